@@ -1,0 +1,105 @@
+/**
+ * An LRU of open file handles, so a WAL with thousands of segments or
+ * streams never holds more than `maxOpenSegments` descriptors.
+ *
+ * @module
+ */
+
+import { errorCode, type OpenMode, type WalFile, type WalFs } from "../io.ts";
+
+interface Slot {
+  file: WalFile;
+  mode: OpenMode;
+}
+
+/** Open handles by path, least recently used evicted first. */
+export class HandleCache {
+  readonly #fs: WalFs;
+  readonly #max: number;
+  /** Map iteration order is insertion order: the first key is the least recently used. */
+  readonly #slots = new Map<string, Slot>();
+  /** Called before a handle is closed by eviction (e.g. to fsync a dirty file); must not throw. */
+  onEvict: ((path: string, file: WalFile) => void) | undefined;
+
+  constructor(fs: WalFs, max: number) {
+    this.#fs = fs;
+    this.#max = max;
+  }
+
+  /** Number of open handles. */
+  get size(): number {
+    return this.#slots.size;
+  }
+
+  /**
+   * The handle of `path`, opened with `mode` if not open ("write" handles
+   * serve reads too). EMFILE/ENFILE from the OS evicts half the cache and
+   * retries once.
+   */
+  get(path: string, mode: "read" | "write"): WalFile {
+    const slot = this.#slots.get(path);
+    if (slot !== undefined && (slot.mode !== "read" || mode === "read")) {
+      this.#slots.delete(path);
+      this.#slots.set(path, slot);
+      return slot.file;
+    }
+    if (slot !== undefined) this.close(path);
+    return this.#insert(path, mode, this.#open(path, mode));
+  }
+
+  /** Creates `path` (must not exist) and caches its handle. */
+  create(path: string): WalFile {
+    return this.#insert(path, "write", this.#open(path, "create"));
+  }
+
+  /** Closes and forgets the handle of `path`, if open. */
+  close(path: string): void {
+    const slot = this.#slots.get(path);
+    if (slot === undefined) return;
+    this.#slots.delete(path);
+    slot.file.close();
+  }
+
+  /** Closes every handle. Errors are collected and the first rethrown. */
+  closeAll(): void {
+    let first: unknown;
+    for (const [path, slot] of this.#slots) {
+      try {
+        this.onEvict?.(path, slot.file);
+        slot.file.close();
+      } catch (e) {
+        first ??= e;
+      }
+    }
+    this.#slots.clear();
+    if (first !== undefined) throw first;
+  }
+
+  #open(path: string, mode: OpenMode): WalFile {
+    try {
+      return this.#fs.open(path, mode);
+    } catch (e) {
+      const code = errorCode(e);
+      if ((code === "EMFILE" || code === "ENFILE") && this.#slots.size > 0) {
+        this.#evict(Math.max(1, this.#slots.size >> 1));
+        return this.#fs.open(path, mode);
+      }
+      throw e;
+    }
+  }
+
+  #insert(path: string, mode: "read" | "write", file: WalFile): WalFile {
+    if (this.#slots.size >= this.#max) this.#evict(this.#slots.size - this.#max + 1);
+    this.#slots.set(path, { file, mode });
+    return file;
+  }
+
+  #evict(n: number): void {
+    for (const [path, slot] of this.#slots) {
+      if (n-- <= 0) break;
+      this.#slots.delete(path);
+      this.onEvict?.(path, slot.file);
+      slot.file.close();
+    }
+  }
+}

@@ -1,0 +1,913 @@
+/**
+ * One stream: its segment files, the active segment's in-memory index,
+ * recovery of its tail, the write of pending frames, and reads.
+ *
+ * Only this module (with `src/format/`) knows where frames live on disk.
+ *
+ * @module
+ */
+
+import { WalError } from "../errors.ts";
+import { errorCode, joinPath, type WalFile, type WalFs } from "../io.ts";
+import type { ResolvedOptions, WalEvent } from "../options.ts";
+import {
+  entryRange,
+  FRAME_HEADER,
+  FrameHeader,
+  MAX_FRAME_ENTRIES,
+  MAX_FRAME_PAYLOAD,
+  parseFrameHeader,
+  frameCrcOk,
+  sealFrame,
+  writeFrameHeader,
+  CODEC_NONE,
+} from "../format/frame.ts";
+import {
+  decodeIndex,
+  decodeSegmentHeader,
+  encodeIndex,
+  encodeSegmentHeader,
+  indexName,
+  parseSegmentName,
+  SEGMENT_HEADER,
+  segmentName,
+  type SegmentIndex,
+} from "../format/segment.ts";
+import { putU32 } from "../format/bytes.ts";
+import { FrameCursor } from "./cursor.ts";
+import type { HandleCache } from "./handles.ts";
+import { compressPayload, decodePayload } from "./payload.ts";
+import type { Lru } from "./lru.ts";
+
+/** Shared state every stream of one Wal uses. */
+export interface StreamContext {
+  fs: WalFs;
+  opts: ResolvedOptions;
+  handles: HandleCache;
+  /** Indexes of sealed segments, by segment path. Bounded by count. */
+  indexes: Lru<SegmentIndex>;
+  /** Decoded frame payloads, by "path@offset". Bounded by bytes; undefined when off. */
+  blocks: Lru<{ raw: Uint8Array; count: number }> | undefined;
+  /** Whole-file views of sealed segments (readStrategy "mmap"), by path. */
+  views: Lru<Uint8Array> | undefined;
+  emit: (e: WalEvent) => void;
+  counters: { bytesWritten: number; entriesRead: number; segmentsCreated: number; cacheHits: number; cacheMisses: number };
+}
+
+/** A segment file of a stream. */
+export interface Segment {
+  firstId: number;
+  name: string;
+  path: string;
+}
+
+/** What recovery did to one stream. */
+export interface StreamRecovery {
+  validRecords: number;
+  segmentsScanned: number;
+  bytesTruncated: number;
+  corruptionDetected: boolean;
+  repairs: string[];
+  warnings: string[];
+}
+
+/** A growable pair of typed arrays: the frame index of the active segment. */
+class FrameIndex {
+  relIds = new Uint32Array(64);
+  offsets = new Float64Array(64);
+  frames = 0;
+  push(relId: number, offset: number): void {
+    if (this.frames === this.relIds.length) {
+      const r = new Uint32Array(this.frames * 2);
+      r.set(this.relIds);
+      this.relIds = r;
+      const o = new Float64Array(this.frames * 2);
+      o.set(this.offsets);
+      this.offsets = o;
+    }
+    this.relIds[this.frames] = relId;
+    this.offsets[this.frames] = offset;
+    this.frames++;
+  }
+  bytes(): number {
+    return this.relIds.byteLength + this.offsets.byteLength;
+  }
+}
+
+interface Active {
+  seg: Segment;
+  /** Bytes written (header + frames). */
+  size: number;
+  /** Bytes known durable. */
+  synced: number;
+  entries: number;
+  index: FrameIndex;
+}
+
+/** Index of the last element of sorted `a[0..n)` that is <= `x`, or -1. */
+function floorIndex(a: ArrayLike<number>, n: number, x: number): number {
+  let lo = 0;
+  let hi = n - 1;
+  let ans = -1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >>> 1;
+    if (a[mid] <= x) {
+      ans = mid;
+      lo = mid + 1;
+    } else {
+      hi = mid - 1;
+    }
+  }
+  return ans;
+}
+
+const HEADER = FRAME_HEADER;
+
+/** One stream of a Wal. */
+export class Stream {
+  readonly key: string;
+  readonly dir: string;
+  readonly #ctx: StreamContext;
+  /** Segments, oldest first; the last one is the active one. */
+  segs: Segment[] = [];
+  #active: Active | undefined;
+  /** Next id to hand out (counts pending frames). */
+  nextId = 0;
+  /** Ids below this are written to the OS and readable. */
+  writtenId = 0;
+  /** Whether the directory exists on disk. */
+  #dirMade = false;
+
+  // Pending frames, encoded back to back in one buffer.
+  #pend = new Uint8Array(4096);
+  #pendLen = 0;
+  /** Per frame: offset in #pend, total length, first id, entry count. */
+  #pendMeta: number[] = [];
+
+  constructor(ctx: StreamContext, key: string, dir: string) {
+    this.#ctx = ctx;
+    this.key = key;
+    this.dir = dir;
+  }
+
+  /** Frames encoded and waiting for the next write. */
+  get pendingFrames(): number {
+    return this.#pendMeta.length >> 2;
+  }
+
+  /** True if written bytes are not yet durable. */
+  get dirty(): boolean {
+    const a = this.#active;
+    return a !== undefined && a.size > a.synced;
+  }
+
+  /** First id still stored (after truncation), or nextId when empty. */
+  firstId(): number {
+    return this.segs.length > 0 ? this.segs[0].firstId : this.writtenId;
+  }
+
+  /** Bytes of memory held by this stream's indexes and buffers. */
+  memoryBytes(): number {
+    return this.#pend.byteLength + (this.#active?.index.bytes() ?? 0);
+  }
+
+  // ---------------------------------------------------------------- recovery
+
+  /**
+   * Opens the stream from disk: lists its segments and scans only the
+   * active (last) segment, cutting a torn tail. Sealed segments are trusted
+   * to be whole (they were fsynced before the next one was created) and are
+   * checked by CRC when read.
+   */
+  recover(rec: StreamRecovery): void {
+    const { fs } = this.#ctx;
+    this.#dirMade = true;
+    const found: Segment[] = [];
+    for (const e of fs.readDir(this.dir)) {
+      const first = e.isFile ? parseSegmentName(e.name) : -1;
+      if (first >= 0) {
+        found.push({ firstId: first, name: e.name, path: joinPath(this.dir, e.name) });
+      } else if (!(e.isFile && e.name.endsWith(".idx") && parseSegmentName(e.name.slice(0, -4) + ".wal") >= 0) && !e.name.endsWith(".tmp")) {
+        rec.warnings.push(`stream ${JSON.stringify(this.key)}: ignored ${JSON.stringify(e.name)} in ${this.dir} (not a segment)`);
+      }
+    }
+    found.sort((a, b) => a.firstId - b.firstId);
+    this.segs = found;
+    while (this.segs.length > 0) {
+      const seg = this.segs[this.segs.length - 1];
+      rec.segmentsScanned++;
+      if (this.#recoverActive(seg, rec)) return;
+      // The last segment was dropped (onCorruption "truncate"): the one before becomes active.
+      this.segs.pop();
+    }
+    this.nextId = this.writtenId = 0;
+  }
+
+  /** Scans the last segment. Returns false if it had to be removed. */
+  #recoverActive(seg: Segment, rec: StreamRecovery): boolean {
+    const { fs, opts, handles } = this.#ctx;
+    const where = `stream ${JSON.stringify(this.key)}, segment ${seg.path}`;
+    const file = handles.get(seg.path, "write");
+    const size = file.size();
+    const hb = new Uint8Array(SEGMENT_HEADER);
+    const got = file.read(hb, 0);
+    const head = decodeSegmentHeader(hb.subarray(0, got));
+    const isOnly = this.segs.length === 1;
+    if (typeof head === "string") {
+      if (size <= SEGMENT_HEADER) {
+        // A crash between creating the file and syncing its header: nothing was ever in it.
+        file.truncate(0);
+        file.write(encodeSegmentHeader(seg.firstId), 0);
+        file.datasync();
+        rec.repairs.push(`${where}: rewrote a torn segment header (${size} bytes)`);
+        rec.bytesTruncated += size;
+        this.#activate(seg, SEGMENT_HEADER, 0, new FrameIndex());
+        return true;
+      }
+      return this.#damage(seg, `${where}: ${head} at offset 0`, rec, () => {
+        if (isOnly) {
+          file.truncate(0);
+          file.write(encodeSegmentHeader(seg.firstId), 0);
+          file.datasync();
+          rec.bytesTruncated += size;
+          this.#activate(seg, SEGMENT_HEADER, 0, new FrameIndex());
+          return true;
+        }
+        this.#removeSegment(seg);
+        rec.bytesTruncated += size;
+        return false;
+      });
+    }
+    if (head !== seg.firstId) {
+      return this.#damage(seg, `${where}: header says first id ${head} but the file name says ${seg.firstId}`, rec, () => {
+        this.#removeSegment(seg);
+        rec.bytesTruncated += size;
+        return false;
+      });
+    }
+    const index = new FrameIndex();
+    const cur = new FrameCursor(() => file, size);
+    let pos = SEGMENT_HEADER;
+    let entries = 0;
+    let why = "";
+    for (;;) {
+      why = cur.at(pos);
+      if (why === "end") break;
+      if (why === "" && !cur.crcOk()) why = "CRC mismatch";
+      if (why === "" && cur.h.firstId !== seg.firstId + entries) {
+        why = `frame id ${cur.h.firstId} where ${seg.firstId + entries} was expected`;
+      }
+      if (why !== "") break;
+      index.push(entries, pos);
+      entries += cur.h.count;
+      pos += HEADER + cur.h.storedLen;
+    }
+    rec.validRecords += entries;
+    if (why !== "end") {
+      const evidence = laterDurableFrame(file, size, pos, seg.firstId + entries);
+      const cut = () => {
+        file.truncate(pos);
+        file.datasync();
+        rec.bytesTruncated += size - pos;
+        this.#ctx.emit({ type: "corruptionTruncated", stream: this.key, segment: seg.name, offset: pos, bytes: size - pos });
+        this.#activate(seg, pos, entries, index);
+        return true;
+      };
+      if (evidence < 0) {
+        // A torn tail: what a crash leaves after the last durable byte.
+        rec.repairs.push(`${where}: cut a torn tail of ${size - pos} bytes at offset ${pos} (${why})`);
+        return cut();
+      }
+      return this.#damage(
+        seg,
+        `${where}: ${why} at offset ${pos}, but a frame at offset ${evidence} was written after ` +
+          `offset ${pos} was already durable, so this is damage, not a torn write`,
+        rec,
+        cut,
+      );
+    }
+    this.#activate(seg, size, entries, index);
+    return true;
+  }
+
+  #damage(seg: Segment, message: string, rec: StreamRecovery, repair: () => boolean): boolean {
+    rec.corruptionDetected = true;
+    if (this.#ctx.opts.onCorruption === "error") {
+      throw new WalError(
+        "CORRUPTION",
+        `${message}. Open with onCorruption: "truncate" to cut the log back to the last valid entry ` +
+          `before the damage (the loss is reported in wal.recovery), or restore the file from a backup.`,
+      );
+    }
+    rec.repairs.push(`${message}: cut back (onCorruption "truncate")`);
+    void seg;
+    return repair();
+  }
+
+  #removeSegment(seg: Segment): void {
+    const { fs, handles } = this.#ctx;
+    handles.close(seg.path);
+    this.#ctx.indexes.delete(seg.path);
+    fs.remove(seg.path);
+    const ix = joinPath(this.dir, indexName(seg.name));
+    if (fs.stat(ix) !== undefined) fs.remove(ix);
+    fs.syncDir(this.dir);
+  }
+
+  #activate(seg: Segment, size: number, entries: number, index: FrameIndex): void {
+    this.#active = { seg, size, synced: size, entries, index };
+    this.nextId = this.writtenId = seg.firstId + entries;
+  }
+
+  // ------------------------------------------------------------------ writes
+
+  /**
+   * Encodes one frame holding `entries` (or the single entry `one`) into the
+   * pending buffer and hands out its ids. Returns the first id.
+   */
+  encode(one: Uint8Array | undefined, entries: Uint8Array[] | undefined): number {
+    const count = one !== undefined ? 1 : entries!.length;
+    let rawLen = 0;
+    if (one !== undefined) {
+      rawLen = one.length;
+    } else {
+      rawLen = 4 * count;
+      for (let i = 0; i < count; i++) rawLen += entries![i].length;
+    }
+    if (rawLen > MAX_FRAME_PAYLOAD || count > MAX_FRAME_ENTRIES) {
+      throw new WalError(
+        "CONFIG",
+        `stream ${JSON.stringify(this.key)}: an entry or batch of ${rawLen} bytes and ${count} entries exceeds the frame limit ` +
+          `(${MAX_FRAME_PAYLOAD} bytes, ${MAX_FRAME_ENTRIES} entries); split it into smaller batches`,
+      );
+    }
+    const firstId = this.nextId;
+    const opts = this.#ctx.opts;
+    let codec = CODEC_NONE;
+    let stored: Uint8Array | undefined;
+    if (opts.compression !== "none" && rawLen >= opts.minCompressionSize && rawLen > 0) {
+      const raw = one ?? packBatch(entries!, rawLen);
+      const c = compressPayload(opts.compression, raw);
+      if (c !== undefined && c.data.length < rawLen) {
+        codec = c.codec;
+        stored = c.data;
+      } else if (one === undefined) {
+        stored = raw;
+      }
+    }
+    const storedLen = stored !== undefined ? stored.length : rawLen;
+    const total = HEADER + storedLen;
+    const off = this.#reserve(total);
+    const b = this.#pend;
+    writeFrameHeader(b, off, storedLen, rawLen, count, firstId, codec);
+    if (stored !== undefined) {
+      b.set(stored, off + HEADER);
+    } else if (one !== undefined) {
+      b.set(one, off + HEADER);
+    } else {
+      let t = off + HEADER;
+      let p = t + 4 * count;
+      for (let i = 0; i < count; i++) {
+        const e = entries![i];
+        putU32(b, t, e.length);
+        t += 4;
+        b.set(e, p);
+        p += e.length;
+      }
+    }
+    this.#pendMeta.push(off, total, firstId, count);
+    this.nextId = firstId + count;
+    return firstId;
+  }
+
+  #reserve(n: number): number {
+    const off = this.#pendLen;
+    const need = off + n;
+    if (need > this.#pend.length) {
+      const grown = new Uint8Array(Math.max(need, this.#pend.length * 2));
+      grown.set(this.#pend.subarray(0, off));
+      this.#pend = grown;
+    }
+    this.#pendLen = need;
+    return off;
+  }
+
+  /**
+   * Writes the pending frames to the OS, rotating segments as needed (a
+   * segment is fsynced before its successor is created, so sealed segments
+   * are always whole). Returns how many frames were written; if fewer than
+   * all, `error` says why, the later frames are dropped and their ids are
+   * handed out again.
+   */
+  writePending(): { written: number; error?: WalError } {
+    const meta = this.#pendMeta;
+    const n = meta.length >> 2;
+    let i = 0;
+    let error: WalError | undefined;
+    try {
+      while (i < n) {
+        const a = this.#activeFor(meta[4 * i + 1], meta[4 * i + 3], meta[4 * i + 2]);
+        // A run of frames that fits in the active segment.
+        const runStart = meta[4 * i];
+        let j = i;
+        let size = a.size;
+        let entries = a.entries;
+        const limitBytes = this.#ctx.opts.maxSegmentSize;
+        const limitEntries = this.#ctx.opts.maxEntriesPerSegment;
+        while (j < n) {
+          const len = meta[4 * j + 1];
+          const cnt = meta[4 * j + 3];
+          if (j > i && (size + len > limitBytes || entries + cnt > limitEntries)) break;
+          sealFrame(this.#pend, meta[4 * j], len, a.synced);
+          size += len;
+          entries += cnt;
+          j++;
+        }
+        const runEnd = j < n ? meta[4 * j] : this.#pendLen;
+        const file = this.#ctx.handles.get(a.seg.path, "write");
+        try {
+          file.write(this.#pend.subarray(runStart, runEnd), a.size);
+        } catch (e) {
+          // Leave nothing partial behind: cut the file back to the last whole frame.
+          try {
+            file.truncate(a.size);
+          } catch {
+            // Recovery cuts the torn tail on the next open.
+          }
+          throw e;
+        }
+        let pos = a.size;
+        for (let k = i; k < j; k++) {
+          a.index.push(meta[4 * k + 2] - a.seg.firstId, pos);
+          pos += meta[4 * k + 1];
+        }
+        this.#ctx.counters.bytesWritten += pos - a.size;
+        a.size = pos;
+        a.entries = entries;
+        this.writtenId = a.seg.firstId + entries;
+        i = j;
+      }
+    } catch (e) {
+      error = e instanceof WalError ? e : new WalError(
+        "IO",
+        `stream ${JSON.stringify(this.key)}: write failed in ${this.#active?.seg.path ?? this.dir}: ` +
+          `${e instanceof Error ? e.message : String(e)}; the entries of this write were not stored`,
+        { cause: e },
+      );
+      if (i < n) this.nextId = meta[4 * i + 2];
+    }
+    this.#pendMeta = [];
+    this.#pendLen = 0;
+    if (this.#pend.length > 1 << 20) this.#pend = new Uint8Array(4096);
+    return error === undefined ? { written: n } : { written: i, error };
+  }
+
+  /** The active segment, created or rotated so a frame of `len` bytes and `count` entries can go next. */
+  #activeFor(len: number, count: number, firstId: number): Active {
+    const a = this.#active;
+    const o = this.#ctx.opts;
+    if (a !== undefined) {
+      const fits = a.entries === 0 ||
+        (a.size + len <= o.maxSegmentSize && a.entries + count <= o.maxEntriesPerSegment);
+      if (fits) return a;
+      this.#seal(a);
+    }
+    return this.#createSegment(firstId);
+  }
+
+  /** Makes the active segment durable and writes its index file. */
+  #seal(a: Active): void {
+    const { fs, handles } = this.#ctx;
+    if (a.size > a.synced) {
+      handles.get(a.seg.path, "write").datasync();
+      a.synced = a.size;
+    }
+    const ix: SegmentIndex = {
+      segmentSize: a.size,
+      entries: a.entries,
+      frames: a.index.frames,
+      relIds: a.index.relIds.subarray(0, a.index.frames),
+      offsets: a.index.offsets.subarray(0, a.index.frames),
+    };
+    try {
+      // Not fsynced: a lost or torn index is detected by its CRC and size and rebuilt.
+      const f = fs.open(joinPath(this.dir, indexName(a.seg.name) + ".tmp"), "create");
+      try {
+        f.write(encodeIndex(ix), 0);
+      } finally {
+        f.close();
+      }
+      fs.rename(joinPath(this.dir, indexName(a.seg.name) + ".tmp"), joinPath(this.dir, indexName(a.seg.name)));
+    } catch {
+      try {
+        fs.remove(joinPath(this.dir, indexName(a.seg.name) + ".tmp"));
+      } catch {
+        // Nothing to clean.
+      }
+    }
+    this.#ctx.indexes.set(a.seg.path, ix, 1);
+    this.#ctx.emit({ type: "segmentRoll", stream: this.key, segment: a.seg.name, bytes: a.size });
+    this.#active = undefined;
+  }
+
+  #createSegment(firstId: number): Active {
+    const { fs, handles } = this.#ctx;
+    if (!this.#dirMade) {
+      fs.mkdir(this.dir);
+      fs.syncDir(this.#ctx.opts.root);
+      this.#dirMade = true;
+    }
+    const name = segmentName(firstId);
+    const seg: Segment = { firstId, name, path: joinPath(this.dir, name) };
+    let file: WalFile;
+    try {
+      file = handles.create(seg.path);
+    } catch (e) {
+      if (errorCode(e) !== "EEXIST") throw e;
+      // A leftover of a cut-back log: nothing in it is part of the history.
+      file = handles.get(seg.path, "write");
+      file.truncate(0);
+    }
+    file.write(encodeSegmentHeader(firstId), 0);
+    file.datasync();
+    fs.syncDir(this.dir);
+    this.segs.push(seg);
+    this.#ctx.counters.segmentsCreated++;
+    const a: Active = { seg, size: SEGMENT_HEADER, synced: SEGMENT_HEADER, entries: 0, index: new FrameIndex() };
+    this.#active = a;
+    return a;
+  }
+
+  /** fdatasyncs the active segment if it has unsynced bytes. */
+  sync(): void {
+    const a = this.#active;
+    if (a === undefined || a.size === a.synced) return;
+    this.#ctx.handles.get(a.seg.path, "write").datasync();
+    a.synced = a.size;
+  }
+
+  /** Path of the active segment, if any. */
+  activePath(): string | undefined {
+    return this.#active?.seg.path;
+  }
+
+  // ------------------------------------------------------------------- reads
+
+  /** Index of the segment holding `id`, or -1. */
+  #segmentOf(id: number): number {
+    const segs = this.segs;
+    let lo = 0;
+    let hi = segs.length - 1;
+    let ans = -1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >>> 1;
+      if (segs[mid].firstId <= id) {
+        ans = mid;
+        lo = mid + 1;
+      } else {
+        hi = mid - 1;
+      }
+    }
+    return ans;
+  }
+
+  /** Where the frames of segment `i` are: its index and the byte limit. */
+  #framesOf(i: number): { relIds: Uint32Array; offsets: Float64Array; frames: number; end: number; entries: number } {
+    const seg = this.segs[i];
+    const a = this.#active;
+    if (a !== undefined && a.seg === seg) {
+      return { relIds: a.index.relIds, offsets: a.index.offsets, frames: a.index.frames, end: a.size, entries: a.entries };
+    }
+    const ix = this.#sealedIndex(i);
+    return { relIds: ix.relIds, offsets: ix.offsets, frames: ix.frames, end: ix.segmentSize, entries: ix.entries };
+  }
+
+  /** The index of sealed segment `i`: cached, read from its .idx file, or rebuilt by a scan. */
+  #sealedIndex(i: number): SegmentIndex {
+    const seg = this.segs[i];
+    const { fs, indexes, handles } = this.#ctx;
+    const cached = indexes.get(seg.path);
+    if (cached !== undefined) return cached;
+    const file = handles.get(seg.path, "read");
+    const size = file.size();
+    const expected = i + 1 < this.segs.length ? this.segs[i + 1].firstId - seg.firstId : -1;
+    const ixPath = joinPath(this.dir, indexName(seg.name));
+    let ix: SegmentIndex | undefined;
+    const st = fs.stat(ixPath);
+    if (st !== undefined && st.isFile && st.size < 64 * 1024 * 1024) {
+      try {
+        const f = fs.open(ixPath, "read");
+        try {
+          const b = new Uint8Array(st.size);
+          if (f.read(b, 0) === st.size) ix = decodeIndex(b);
+        } finally {
+          f.close();
+        }
+      } catch {
+        ix = undefined;
+      }
+    }
+    if (ix === undefined || ix.segmentSize !== size || (expected >= 0 && ix.entries !== expected)) {
+      ix = this.#rebuildIndex(seg, file, size, expected);
+    }
+    indexes.set(seg.path, ix, 1);
+    return ix;
+  }
+
+  /** Scans a sealed segment and rewrites its index file. Damage is an error. */
+  #rebuildIndex(seg: Segment, file: WalFile, size: number, expected: number): SegmentIndex {
+    const where = `stream ${JSON.stringify(this.key)}, segment ${seg.path}`;
+    const hb = new Uint8Array(SEGMENT_HEADER);
+    const head = decodeSegmentHeader(hb.subarray(0, file.read(hb, 0)));
+    if (head !== seg.firstId) {
+      throw new WalError("CORRUPTION", `${where}: ${typeof head === "string" ? head : `header says first id ${head}`} at offset 0; restore the file from a backup or truncate the stream past it`);
+    }
+    const index = new FrameIndex();
+    const cur = new FrameCursor(() => file, size);
+    let pos = SEGMENT_HEADER;
+    let entries = 0;
+    for (;;) {
+      let why = cur.at(pos);
+      if (why === "end") break;
+      if (why === "" && !cur.crcOk()) why = "CRC mismatch";
+      if (why === "" && cur.h.firstId !== seg.firstId + entries) why = `frame id ${cur.h.firstId} where ${seg.firstId + entries} was expected`;
+      if (why !== "") {
+        throw new WalError(why === "CRC mismatch" ? "CRC_MISMATCH" : "CORRUPTION", `${where}: ${why} at offset ${pos} of a sealed segment; restore the file from a backup or truncate the stream past it`);
+      }
+      index.push(entries, pos);
+      entries += cur.h.count;
+      pos += HEADER + cur.h.storedLen;
+    }
+    if (expected >= 0 && entries !== expected) {
+      throw new WalError(
+        "CORRUPTION",
+        `${where}: holds ids ${seg.firstId}..${seg.firstId + entries - 1} but the next segment starts at ${seg.firstId + expected}; ` +
+          `${seg.firstId + entries}..${seg.firstId + expected - 1} are missing (a lost segment file?)`,
+      );
+    }
+    const ix: SegmentIndex = {
+      segmentSize: size,
+      entries,
+      frames: index.frames,
+      relIds: index.relIds.slice(0, index.frames),
+      offsets: index.offsets.slice(0, index.frames),
+    };
+    try {
+      const { fs } = this.#ctx;
+      const tmp = joinPath(this.dir, indexName(seg.name) + ".tmp");
+      if (fs.stat(tmp) !== undefined) fs.remove(tmp);
+      const f = fs.open(tmp, "create");
+      try {
+        f.write(encodeIndex(ix), 0);
+      } finally {
+        f.close();
+      }
+      fs.rename(tmp, joinPath(this.dir, indexName(seg.name)));
+    } catch {
+      // The in-memory index serves; the file is rebuilt next time.
+    }
+    return ix;
+  }
+
+  /** Reads frame bytes [off, off+len) of segment `seg`. */
+  #readBytes(seg: Segment, sealed: boolean, off: number, len: number): Uint8Array {
+    const views = this.#ctx.views;
+    if (sealed && views !== undefined) {
+      const v = this.#view(seg);
+      if (v !== undefined) return v.subarray(off, off + len);
+    }
+    const file = this.#ctx.handles.get(seg.path, sealed ? "read" : "write");
+    const b = new Uint8Array(len);
+    const got = file.read(b, off);
+    if (got < len) {
+      throw new WalError("CORRUPTION", `stream ${JSON.stringify(this.key)}, segment ${seg.path}: frame at offset ${off} needs ${len} bytes, file ends after ${got}`);
+    }
+    return b;
+  }
+
+  /** Whole-file view of a sealed segment (readStrategy "mmap"). */
+  #view(seg: Segment): Uint8Array | undefined {
+    const { fs, views } = this.#ctx;
+    if (views === undefined) return undefined;
+    let v = views.get(seg.path);
+    if (v !== undefined) return v;
+    if (fs.map !== undefined) {
+      const m = fs.map(seg.path);
+      v = m.bytes;
+      views.set(seg.path, v, v.length, () => m.close());
+    } else {
+      const file = this.#ctx.handles.get(seg.path, "read");
+      const size = file.size();
+      v = new Uint8Array(size);
+      file.read(v, 0);
+      views.set(seg.path, v, size);
+    }
+    return v;
+  }
+
+  /** The decoded payload of the frame at `off` (via the block cache), checking its CRC. */
+  #frame(seg: Segment, sealed: boolean, off: number, len: number, h: FrameHeader): Uint8Array {
+    const blocks = this.#ctx.blocks;
+    const key = blocks !== undefined ? seg.path + "@" + off : "";
+    if (blocks !== undefined) {
+      const hit = blocks.get(key);
+      if (hit !== undefined) {
+        this.#ctx.counters.cacheHits++;
+        this.#ctx.emit({ type: "cacheHit", stream: this.key });
+        h.count = hit.count;
+        return hit.raw;
+      }
+      this.#ctx.counters.cacheMisses++;
+      this.#ctx.emit({ type: "cacheMiss", stream: this.key });
+    }
+    const b = this.#readBytes(seg, sealed, off, len);
+    const where = `stream ${JSON.stringify(this.key)}, segment ${seg.path}, offset ${off}`;
+    const why = parseFrameHeader(b, 0, h);
+    if (why !== "" || HEADER + h.storedLen !== len) {
+      throw new WalError("CORRUPTION", `${where}: ${why || "frame length does not match the index"}; the index or the file is damaged`);
+    }
+    if (!frameCrcOk(b, 0, h)) {
+      throw new WalError("CRC_MISMATCH", `${where}: frame checksum mismatch (bit rot or an overwritten file); restore the segment from a backup or truncate past it`);
+    }
+    const raw = decodePayload(h.codec, b.subarray(HEADER), h.rawLen, where);
+    if (blocks !== undefined) blocks.set(key, { raw, count: h.count }, raw.length + 64);
+    return raw;
+  }
+
+  /** The entry `id`, or undefined if it was never written or was truncated. */
+  get(id: number): Uint8Array | undefined {
+    if (id >= this.writtenId) return undefined;
+    const si = this.#segmentOf(id);
+    if (si < 0) return undefined;
+    const seg = this.segs[si];
+    const f = this.#framesOf(si);
+    const rel = id - seg.firstId;
+    if (rel >= f.entries) {
+      throw new WalError("CORRUPTION", `stream ${JSON.stringify(this.key)}: id ${id} should be in ${seg.path}, which holds only ${f.entries} entries`);
+    }
+    const k = floorIndex(f.relIds, f.frames, rel);
+    const off = f.offsets[k];
+    const end = k + 1 < f.frames ? f.offsets[k + 1] : f.end;
+    const h = new FrameHeader();
+    const raw = this.#frame(seg, seg !== this.#active?.seg, off, end - off, h);
+    this.#ctx.counters.entriesRead++;
+    // A cached payload is shared: hand out a copy the caller may change.
+    if (h.count === 1) return this.#ctx.blocks !== undefined ? raw.slice() : raw;
+    const r = entryRange(raw, h.count, rel - f.relIds[k]);
+    if (r === undefined) {
+      throw new WalError("CORRUPTION", `stream ${JSON.stringify(this.key)}, segment ${seg.path}, offset ${off}: batch length table does not add up`);
+    }
+    return raw.slice(r[0], r[1]);
+  }
+
+  /**
+   * Yields entries from `start` to the written end, reading each segment
+   * sequentially in large chunks. Calls `each(id, data)`; stops early when
+   * it returns false. Returns the next id to read.
+   */
+  *scan(start: number, limit: number): Generator<[number, Uint8Array], number> {
+    let id = Math.max(start, this.firstId());
+    const handles = this.#ctx.handles;
+    while (id < Math.min(limit, this.writtenId)) {
+      const si = this.#segmentOf(id);
+      if (si < 0) {
+        id = this.firstId();
+        continue;
+      }
+      const seg = this.segs[si];
+      try {
+        id = yield* this.#scanSegment(si, id, limit);
+      } catch (e) {
+        // Truncated while we were reading it: go on from the first id still present.
+        if (this.segs.includes(seg)) throw e;
+        id = Math.max(id, this.firstId());
+        void handles;
+      }
+    }
+    return id;
+  }
+
+  *#scanSegment(si: number, id: number, limit: number): Generator<[number, Uint8Array], number> {
+    const seg = this.segs[si];
+    const sealed = seg !== this.#active?.seg;
+    const f = this.#framesOf(si);
+    const rel = id - seg.firstId;
+    const where = (pos: number) => `stream ${JSON.stringify(this.key)}, segment ${seg.path}, offset ${pos}`;
+    if (rel >= f.entries) {
+      throw new WalError("CORRUPTION", `${where(f.end)}: id ${id} should be in this segment, which holds only ${f.entries} entries`);
+    }
+    let k = floorIndex(f.relIds, f.frames, rel);
+    const view = sealed ? this.#view(seg) : undefined;
+    const handles = this.#ctx.handles;
+    const mode = sealed ? "read" : "write";
+    const cur = view !== undefined
+      ? new FrameCursor(undefined, f.end, view)
+      : new FrameCursor(() => handles.get(seg.path, mode), f.end);
+    let pos = f.offsets[k];
+    const counters = this.#ctx.counters;
+    for (; k < f.frames; k++) {
+      const why = cur.at(pos);
+      if (why !== "") throw new WalError("CORRUPTION", `${where(pos)}: ${why}`);
+      if (!cur.crcOk()) {
+        throw new WalError("CRC_MISMATCH", `${where(pos)}: frame checksum mismatch; restore the segment from a backup or truncate past it`);
+      }
+      const h = cur.h;
+      const raw = h.codec === CODEC_NONE ? cur.payload() : decodePayload(h.codec, cur.payload(), h.rawLen, where(pos));
+      const frameFirst = seg.firstId + f.relIds[k];
+      const count = h.count;
+      pos += HEADER + h.storedLen;
+      if (count === 1) {
+        if (frameFirst >= id) {
+          if (frameFirst >= limit) return frameFirst;
+          counters.entriesRead++;
+          yield [frameFirst, raw];
+          id = frameFirst + 1;
+        }
+      } else {
+        let p = 4 * count;
+        for (let e = 0; e < count; e++) {
+          const len = (raw[4 * e] | (raw[4 * e + 1] << 8) | (raw[4 * e + 2] << 16) | (raw[4 * e + 3] << 24)) >>> 0;
+          if (p + len > raw.length) throw new WalError("CORRUPTION", `${where(pos)}: batch length table does not add up`);
+          const eid = frameFirst + e;
+          if (eid >= id) {
+            if (eid >= limit) return eid;
+            counters.entriesRead++;
+            yield [eid, raw.subarray(p, p + len)];
+            id = eid + 1;
+          }
+          p += len;
+        }
+      }
+      if (id >= limit || id >= this.writtenId) return id;
+    }
+    return id;
+  }
+
+  // ------------------------------------------------------------- truncation
+
+  /** Deletes whole sealed segments whose ids are all below `safeId`. Returns how many. */
+  truncate(safeId: number): number {
+    const { fs, handles, indexes, views } = this.#ctx;
+    let n = 0;
+    while (this.segs.length > 1 && this.segs[1].firstId <= safeId) {
+      const seg = this.segs[0];
+      handles.close(seg.path);
+      indexes.delete(seg.path);
+      views?.delete(seg.path);
+      fs.remove(seg.path);
+      const ix = joinPath(this.dir, indexName(seg.name));
+      try {
+        fs.remove(ix);
+      } catch (e) {
+        if (errorCode(e) !== "ENOENT") throw e;
+      }
+      this.segs.shift();
+      n++;
+    }
+    if (n > 0) fs.syncDir(this.dir);
+    return n;
+  }
+}
+
+/** Concatenates a batch's raw payload: count u32 lengths, then the entries. */
+function packBatch(entries: Uint8Array[], rawLen: number): Uint8Array {
+  const b = new Uint8Array(rawLen);
+  let t = 0;
+  let p = 4 * entries.length;
+  for (const e of entries) {
+    putU32(b, t, e.length);
+    t += 4;
+    b.set(e, p);
+    p += e.length;
+  }
+  return b;
+}
+
+/**
+ * Looks past damage at `from` for a valid frame written after `from` was
+ * durable (its `durable` field is beyond `from`). Such a frame proves the
+ * damage is not a torn write: a crash only loses bytes after the last
+ * durable one. Returns its offset, or -1. Bounded: at most 64 candidate
+ * CRCs, so garbage cannot make it slow.
+ */
+function laterDurableFrame(file: WalFile, size: number, from: number, expectedId: number): number {
+  if (from + FRAME_HEADER >= size) return -1;
+  const cur = new FrameCursor(() => file, size);
+  const h = new FrameHeader();
+  let candidates = 0;
+  const CH = 1 << 20;
+  for (let base = from + 1; base + FRAME_HEADER <= size; base += CH) {
+    const len = Math.min(CH + FRAME_HEADER, size - base);
+    const b = new Uint8Array(len);
+    const got = file.read(b, base);
+    for (let p = 0; p + FRAME_HEADER <= got && p < CH; p++) {
+      if (b[p + 30] !== 0x57 || b[p + 31] !== 0x49) continue;
+      if (parseFrameHeader(b, p, h) !== "") continue;
+      if (h.durable <= from || h.firstId < expectedId) continue;
+      if (base + p + FRAME_HEADER + h.storedLen > size) continue;
+      if (++candidates > 64) return -1;
+      if (cur.at(base + p) === "" && cur.crcOk()) return base + p;
+    }
+  }
+  return -1;
+}

@@ -1,0 +1,703 @@
+/**
+ * `Wal`: named streams of binary entries with contiguous ids, four sync
+ * modes with group commit, reads by id and in order, truncation, and crash
+ * recovery at open.
+ *
+ * Writes are coalesced: an append encodes its frame into its stream's
+ * pending buffer and the WAL writes every pending frame of the current
+ * turn of the event loop with one positional write per segment, followed
+ * (in "strict" mode) by one fdatasync per file, so concurrent appenders
+ * share one fsync (group commit). All I/O is synchronous (see src/io.ts);
+ * only the resolution of the appends' promises waits.
+ *
+ * @module
+ */
+
+import { ioError, WalError } from "./errors.ts";
+import { joinPath, type WalFs, type WalLock } from "./io.ts";
+import { type ResolvedOptions, validateOptions, type WalEvent, type WalOptions } from "./options.ts";
+import { crc32Implementation, initCrc32, registerNativeCrc32 } from "./format/crc32.ts";
+import { decodeStreamName, encodeStreamName } from "./format/stream_name.ts";
+import { Stream, type StreamContext, type StreamRecovery } from "./stream/stream.ts";
+import { HandleCache } from "./stream/handles.ts";
+import { Lru } from "./stream/lru.ts";
+
+/** One entry read back: its id and bytes. */
+export interface WalEntry {
+  id: number;
+  data: Uint8Array;
+}
+
+/** Ids `start` (inclusive) to `end` (exclusive) of a batch. */
+export interface IdRange {
+  start: number;
+  end: number;
+}
+
+/** What `Wal.open` found and repaired (nori-wal's RecoveryInfo). */
+export interface RecoveryInfo {
+  /** Entries the open-time scan verified (active segments' frames, CRC checked). */
+  validRecords: number;
+  /** Segment files scanned at open (one per stream: the active one). */
+  segmentsScanned: number;
+  /** Bytes cut off: torn tails, and damage cut under onCorruption "truncate". */
+  bytesTruncated: number;
+  /** True if damage a crash cannot explain was found (and, with "truncate", cut). */
+  corruptionDetected: boolean;
+  /** Streams found. */
+  streams: number;
+  /** What was repaired, one line each (stream, file, offset, bytes). */
+  repairs: string[];
+  /** Files ignored and other oddities, one line each. */
+  warnings: string[];
+  /** Time open took, in milliseconds. */
+  durationMs: number;
+}
+
+/** Counters of a Wal (Kaelix's WalStats and more). */
+export interface WalStats {
+  entriesWritten: number;
+  entriesRead: number;
+  bytesWritten: number;
+  /** Mean time from an append's call to its resolution, in microseconds. */
+  writeLatencyUs: number;
+  /** Memory held by indexes, pending buffers and caches. */
+  memoryUsageBytes: number;
+  /** Streams with an open active segment. */
+  activeSegments: number;
+  streams: number;
+  segmentsCreated: number;
+  fsyncs: number;
+  openFiles: number;
+  cacheHits: number;
+  cacheMisses: number;
+  cacheBytes: number;
+  /** Which CRC-32 implementation is in use: "native", "hash-wasm" or "table". */
+  crc32: string;
+}
+
+let defaultFsFactory: (() => WalFs) | undefined;
+
+/** Sets the adapter used when `options.fs` is absent (done by mod.ts). */
+export function setDefaultFs(factory: () => WalFs): void {
+  defaultFsFactory = factory;
+}
+
+interface Waiter {
+  stream: Stream;
+  /** Index of its frame among the stream's pending frames. */
+  frame: number;
+  /** Needs an fsync before resolving. */
+  sync: boolean;
+  value: number | IdRange;
+  t0: number;
+  resolve: (v: never) => void;
+  reject: (e: unknown) => void;
+}
+
+function checkBytes(data: unknown, what: string): Uint8Array {
+  if (!(data instanceof Uint8Array)) {
+    throw new WalError("CONFIG", `${what} must be a Uint8Array, got ${data === null ? "null" : typeof data}`);
+  }
+  return data;
+}
+
+function checkId(id: unknown, what: string): number {
+  if (typeof id !== "number" || !Number.isSafeInteger(id) || id < 0) {
+    throw new WalError("CONFIG", `${what} must be a non-negative safe integer, got ${String(id)}`);
+  }
+  return id;
+}
+
+function parentOf(path: string): string {
+  const trimmed = path.replace(/\/+$/, "");
+  const i = trimmed.lastIndexOf("/");
+  if (i < 0) return ".";
+  return i === 0 ? "/" : trimmed.slice(0, i);
+}
+
+/**
+ * A write-ahead log of named streams.
+ *
+ * @example
+ * ```ts
+ * import { Wal } from "../mod.ts";
+ * import { MemoryFs } from "../adapters/memory.ts";
+ * const wal = await Wal.open({ root: "/wal", fs: new MemoryFs() });
+ * const id = await wal.append("logs", new TextEncoder().encode("hello"));
+ * console.log(new TextDecoder().decode(await wal.get("logs", id)));
+ * await wal.close();
+ * ```
+ */
+export class Wal {
+  /** What open found and repaired. */
+  readonly recovery: RecoveryInfo;
+  readonly #opts: ResolvedOptions;
+  readonly #fs: WalFs;
+  readonly #lock: WalLock;
+  readonly #ctx: StreamContext;
+  readonly #streams = new Map<string, Stream>();
+  #closed = false;
+  #failure: WalError | undefined;
+
+  #waiters: Waiter[] = [];
+  #pendingStreams: Stream[] = [];
+  #drainScheduled = false;
+  #draining = false;
+  #arrivals = 0;
+  #spins = 0;
+  #timer: ReturnType<typeof setTimeout> | undefined;
+
+  #entriesWritten = 0;
+  #latencySumUs = 0;
+  #latencyCount = 0;
+  #fsyncs = 0;
+
+  private constructor(opts: ResolvedOptions, fs: WalFs, lock: WalLock, recovery: RecoveryInfo, ctx: StreamContext) {
+    this.#opts = opts;
+    this.#fs = fs;
+    this.#lock = lock;
+    this.recovery = recovery;
+    this.#ctx = ctx;
+  }
+
+  /**
+   * Opens (creating if needed) the WAL at `options.root`, takes its lock and
+   * recovers every stream: the active segment of each is scanned and a torn
+   * tail cut off (see {@link RecoveryInfo}).
+   *
+   * @throws {WalError} `CONFIG` for a bad option, `LOCKED` if another
+   *   instance holds the root, `CORRUPTION` for damage a crash cannot explain
+   *   (with onCorruption "error"), `IO` for file system errors.
+   */
+  static async open(options: WalOptions = {}): Promise<Wal> {
+    const t0 = performance.now();
+    const opts = validateOptions(options);
+    const fs = opts.fs ?? defaultFsFactory?.();
+    if (fs === undefined) {
+      throw new WalError("CONFIG", "no file system adapter: pass options.fs (e.g. MemoryFs) or import ironwal from mod.ts");
+    }
+    if (fs.crc32 !== undefined) registerNativeCrc32(fs.crc32.bind(fs));
+    await initCrc32();
+    const root = opts.root;
+    try {
+      const st = fs.stat(root);
+      if (st === undefined) {
+        fs.mkdir(root);
+        try {
+          fs.syncDir(parentOf(root));
+        } catch {
+          // The parent may not be ours to open; the root's own entries are synced below.
+        }
+      } else if (!st.isDirectory) {
+        throw new WalError("CONFIG", `root ${root} exists and is not a directory; choose another path`);
+      }
+    } catch (e) {
+      throw e instanceof WalError ? e : ioError(`cannot create the WAL root ${root}`, e);
+    }
+    const lock = fs.lock(root);
+    const emit = opts.meter === undefined ? () => {} : (e: WalEvent) => {
+      try {
+        opts.meter!(e);
+      } catch {
+        // A meter must not break the log.
+      }
+    };
+    const handles = new HandleCache(fs, opts.maxOpenSegments);
+    const ctx: StreamContext = {
+      fs,
+      opts,
+      handles,
+      indexes: new Lru(Math.max(8, opts.maxOpenSegments)),
+      blocks: opts.blockCacheSize > 0 ? new Lru(opts.blockCacheSize) : undefined,
+      views: opts.readStrategy === "mmap" ? new Lru(fs.map !== undefined ? opts.maxOpenSegments : 256 * 1024 * 1024) : undefined,
+      emit,
+      counters: { bytesWritten: 0, entriesRead: 0, segmentsCreated: 0, cacheHits: 0, cacheMisses: 0 },
+    };
+    const rec: StreamRecovery & { streams: number } = {
+      validRecords: 0,
+      segmentsScanned: 0,
+      bytesTruncated: 0,
+      corruptionDetected: false,
+      repairs: [],
+      warnings: [],
+      streams: 0,
+    };
+    const streams: Stream[] = [];
+    try {
+      for (const e of fs.readDir(root)) {
+        if (e.name === "LOCK") continue;
+        const key = e.isDirectory ? decodeStreamName(e.name) : undefined;
+        if (key === undefined) {
+          rec.warnings.push(`ignored ${JSON.stringify(e.name)} in ${root}: not a stream directory`);
+          continue;
+        }
+        const s = new Stream(ctx, key, joinPath(root, e.name));
+        s.recover(rec);
+        streams.push(s);
+      }
+    } catch (e) {
+      try {
+        handles.closeAll();
+      } catch {
+        // Already failing.
+      }
+      lock.release();
+      if (e instanceof WalError) throw e;
+      throw ioError(`recovery of ${root} failed`, e);
+    }
+    rec.streams = streams.length;
+    for (const w of rec.warnings) emit({ type: "warning", message: w });
+    const recovery: RecoveryInfo = { ...rec, durationMs: performance.now() - t0 };
+    const wal = new Wal(opts, fs, lock, recovery, ctx);
+    handles.onEvict = (path) => wal.#syncEvicted(path);
+    for (const s of streams) wal.#streams.set(s.key, s);
+    return wal;
+  }
+
+  // ------------------------------------------------------------------ writes
+
+  /**
+   * Appends one entry to `stream` and resolves with its id once the entry is
+   * as durable as the sync mode promises (see README, "Sync modes").
+   *
+   * @throws {WalError} `CONFIG` for a bad argument, `CLOSED`, `IO`.
+   */
+  append(stream: string, data: Uint8Array): Promise<number> {
+    try {
+      const s = this.#writable(stream);
+      checkBytes(data, "append: data");
+      const id = s.encode(data, undefined);
+      return this.#enqueue(s, this.#opts.syncMode === "strict", id);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  /**
+   * Appends `entries` to `stream` as one atomic frame: after any crash either
+   * all of them are present or none. Resolves with their id range.
+   */
+  appendBatch(stream: string, entries: Uint8Array[]): Promise<IdRange> {
+    try {
+      const s = this.#writable(stream);
+      if (!Array.isArray(entries)) throw new WalError("CONFIG", `appendBatch: entries must be an array of Uint8Array`);
+      for (let i = 0; i < entries.length; i++) checkBytes(entries[i], `appendBatch: entries[${i}]`);
+      if (entries.length === 0) return Promise.resolve({ start: s.nextId, end: s.nextId });
+      const start = s.encode(undefined, entries);
+      return this.#enqueue(s, this.#opts.syncMode !== "async" && this.#opts.syncMode !== "interval", {
+        start,
+        end: start + entries.length,
+      });
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  /** A transaction writer: entries added to it are committed as one atomic batch. */
+  writer(stream: string): TxnWriter {
+    encodeStreamName(stream);
+    return new TxnWriter(this, stream);
+  }
+
+  #writable(stream: string): Stream {
+    if (this.#closed) throw new WalError("CLOSED", `the WAL at ${this.#opts.root} is closed; open it again to write`);
+    if (this.#failure !== undefined) {
+      throw new WalError(
+        "IO",
+        `the WAL at ${this.#opts.root} refuses writes after a failed fsync (${this.#failure.message}); ` +
+          `data written since the last good sync may be lost: close and reopen to recover`,
+        { cause: this.#failure },
+      );
+    }
+    let s = this.#streams.get(stream);
+    if (s === undefined) {
+      const dir = joinPath(this.#opts.root, encodeStreamName(stream));
+      s = new Stream(this.#ctx, stream, dir);
+      this.#streams.set(stream, s);
+    }
+    return s;
+  }
+
+  #enqueue<T extends number | IdRange>(s: Stream, sync: boolean, value: T): Promise<T> {
+    let resolve!: (v: T) => void;
+    let reject!: (e: unknown) => void;
+    const p = new Promise<T>((res, rej) => {
+      resolve = res;
+      reject = rej;
+    });
+    const frame = s.pendingFrames - 1;
+    if (frame === 0) this.#pendingStreams.push(s);
+    this.#waiters.push({ stream: s, frame, sync, value, t0: performance.now(), resolve: resolve as (v: never) => void, reject });
+    this.#arrivals++;
+    if (!this.#drainScheduled) {
+      this.#drainScheduled = true;
+      this.#arrivals = 0;
+      this.#spins = 0;
+      queueMicrotask(this.#drainTask);
+    }
+    return p;
+  }
+
+  /**
+   * Runs once the current burst of appends is over: while new appends keep
+   * arriving in the microtasks that follow (awaiting callers issuing their
+   * next append), it waits a little longer, so they share the write and
+   * the fsync.
+   */
+  readonly #drainTask = (): void => {
+    if (this.#arrivals > 0 && this.#spins < 3 && !this.#closed) {
+      this.#arrivals = 0;
+      this.#spins++;
+      queueMicrotask(this.#drainTask);
+      return;
+    }
+    this.#drainScheduled = false;
+    this.#drain();
+  };
+
+  /** Writes every pending frame, fsyncs as the mode asks, settles the waiters. */
+  #drain(): void {
+    if (this.#draining) return;
+    this.#draining = true;
+    try {
+      const waiters = this.#waiters;
+      const streams = this.#pendingStreams;
+      this.#waiters = [];
+      this.#pendingStreams = [];
+      const written = new Map<Stream, { written: number; error?: WalError }>();
+      for (const s of streams) written.set(s, s.writePending());
+      let needSync = this.#opts.syncMode === "strict";
+      if (!needSync && this.#opts.syncMode === "batch-only") {
+        for (const w of waiters) if (w.sync) needSync = true;
+      }
+      let syncError: WalError | undefined;
+      if (needSync) syncError = this.#syncAll();
+      const now = performance.now();
+      for (const w of waiters) {
+        const r = written.get(w.stream)!;
+        if (w.frame >= r.written) {
+          w.reject(r.error);
+        } else if (w.sync && (syncError !== undefined || this.#failure !== undefined)) {
+          w.reject(syncError ?? this.#failure);
+        } else {
+          const v = w.value;
+          this.#entriesWritten += typeof v === "number" ? 1 : v.end - v.start;
+          this.#latencySumUs += (now - w.t0) * 1000;
+          this.#latencyCount++;
+          w.resolve(v as never);
+        }
+      }
+      if (this.#ctx.emit !== undefined && this.#opts.meter !== undefined) {
+        for (const s of streams) {
+          const r = written.get(s)!;
+          this.#ctx.emit({ type: "append", stream: s.key, entries: r.written, bytes: 0 });
+        }
+      }
+      if (this.#opts.syncMode === "interval" && this.#timer === undefined && !needSync) {
+        this.#timer = setTimeout(this.#intervalSync, this.#opts.syncIntervalMs);
+      }
+    } finally {
+      this.#draining = false;
+    }
+  }
+
+  readonly #intervalSync = (): void => {
+    this.#timer = undefined;
+    if (this.#closed) return;
+    this.#syncAll();
+  };
+
+  /** fdatasyncs every dirty stream. A failure is sticky. */
+  #syncAll(): WalError | undefined {
+    if (this.#failure !== undefined) return this.#failure;
+    let files = 0;
+    const t0 = performance.now();
+    for (const s of this.#streams.values()) {
+      if (!s.dirty) continue;
+      try {
+        s.sync();
+        files++;
+      } catch (e) {
+        this.#failure = ioError(`fsync of ${s.activePath()} (stream ${JSON.stringify(s.key)}) failed`, e);
+        return this.#failure;
+      }
+    }
+    if (files > 0) {
+      this.#fsyncs += files;
+      this.#ctx.emit({ type: "fsync", files, durationUs: (performance.now() - t0) * 1000 });
+    }
+    return undefined;
+  }
+
+  /** A dirty handle about to be closed by the LRU is synced first, so no fsync error is lost. */
+  #syncEvicted(path: string): void {
+    for (const s of this.#streams.values()) {
+      if (s.activePath() === path && s.dirty) {
+        try {
+          s.sync();
+          this.#fsyncs++;
+        } catch (e) {
+          this.#failure ??= ioError(`fsync of ${path} before closing it failed`, e);
+        }
+      }
+    }
+  }
+
+  /** Writes everything pending now (used by sync and close). */
+  #flushNow(): void {
+    if (this.#waiters.length > 0 || this.#pendingStreams.length > 0) this.#drain();
+  }
+
+  /**
+   * Makes every entry appended so far durable (fsync), whatever the sync mode.
+   * @throws {WalError} `IO` if an fsync failed now or before.
+   */
+  sync(): Promise<void> {
+    try {
+      this.#open();
+      this.#flushNow();
+      const err = this.#syncAll();
+      return err === undefined ? Promise.resolve() : Promise.reject(err);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  /** Writes and fsyncs everything pending, closes every file and releases the lock. Idempotent. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    let err: unknown;
+    try {
+      this.#flushNow();
+      err = this.#syncAll();
+    } catch (e) {
+      err = e;
+    }
+    this.#closed = true;
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#timer = undefined;
+    try {
+      this.#ctx.handles.closeAll();
+    } catch (e) {
+      err ??= ioError("closing segment files failed", e);
+    }
+    this.#ctx.views?.clear();
+    this.#ctx.blocks?.clear();
+    this.#ctx.indexes.clear();
+    this.#lock.release();
+    if (err !== undefined && this.#failure === undefined) throw err;
+  }
+
+  #open(): void {
+    if (this.#closed) throw new WalError("CLOSED", `the WAL at ${this.#opts.root} is closed; open it again`);
+  }
+
+  // ------------------------------------------------------------------- reads
+
+  /**
+   * The entry `id` of `stream`, or `undefined` if it was never written or was
+   * truncated away.
+   * @throws {WalError} `CRC_MISMATCH` for a damaged frame (with stream, file and offset).
+   */
+  get(stream: string, id: number): Promise<Uint8Array | undefined> {
+    try {
+      return Promise.resolve(this.getSync(stream, id));
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  /** Synchronous twin of {@link get}. */
+  getSync(stream: string, id: number): Uint8Array | undefined {
+    this.#open();
+    checkId(id, "get: id");
+    const s = this.#streams.get(stream);
+    if (s === undefined) return undefined;
+    try {
+      return s.get(id);
+    } catch (e) {
+      throw e instanceof WalError ? e : ioError(`read of stream ${JSON.stringify(stream)} id ${id} failed`, e);
+    }
+  }
+
+  /**
+   * Entries of `stream` from `startId` on, in id order, across segment files,
+   * up to the last entry written when the iteration reaches it. Starting
+   * below the first stored id starts at the first stored id. Data may be a
+   * view into a shared read buffer: copy it to keep it past many more reads.
+   */
+  async *iter(stream: string, startId = 0): AsyncGenerator<WalEntry, void, undefined> {
+    for (const e of this.iterSync(stream, startId)) yield e;
+  }
+
+  /** Synchronous twin of {@link iter}. */
+  *iterSync(stream: string, startId = 0): Generator<WalEntry, void, undefined> {
+    this.#open();
+    checkId(startId, "iter: startId");
+    const s = this.#streams.get(stream);
+    if (s === undefined) return;
+    const g = s.scan(startId, Infinity);
+    for (;;) {
+      let r: IteratorResult<[number, Uint8Array], number>;
+      try {
+        r = g.next();
+      } catch (e) {
+        throw e instanceof WalError ? e : ioError(`iteration of stream ${JSON.stringify(stream)} failed`, e);
+      }
+      if (r.done) return;
+      yield { id: r.value[0], data: r.value[1] };
+      if (this.#closed) throw new WalError("CLOSED", `the WAL at ${this.#opts.root} was closed during iteration`);
+    }
+  }
+
+  /** Entries `start` (inclusive) to `end` (exclusive) of `stream`, copied. */
+  readRange(stream: string, start: number, end: number): Promise<WalEntry[]> {
+    try {
+      this.#open();
+      checkId(start, "readRange: start");
+      checkId(end, "readRange: end");
+      const out: WalEntry[] = [];
+      const s = this.#streams.get(stream);
+      if (s === undefined || end <= start) return Promise.resolve(out);
+      const g = s.scan(start, end);
+      for (;;) {
+        const r = g.next();
+        if (r.done) break;
+        out.push({ id: r.value[0], data: r.value[1].slice() });
+      }
+      return Promise.resolve(out);
+    } catch (e) {
+      return Promise.reject(e instanceof WalError ? e : ioError(`readRange of stream ${JSON.stringify(stream)} failed`, e));
+    }
+  }
+
+  // ------------------------------------------------------------- maintenance
+
+  /**
+   * Deletes the segment files of `stream` whose entries all have ids below
+   * `safeId`. The active segment is never deleted. Resolves with the number
+   * of files deleted.
+   * @throws {WalError} `STREAM_NOT_FOUND` for a stream that does not exist.
+   */
+  truncate(stream: string, safeId: number): Promise<number> {
+    try {
+      this.#open();
+      checkId(safeId, "truncate: safeId");
+      const s = this.#streams.get(stream);
+      if (s === undefined) {
+        throw new WalError("STREAM_NOT_FOUND", `truncate: stream ${JSON.stringify(stream)} does not exist in ${this.#opts.root}`);
+      }
+      this.#flushNow();
+      const prefix = s.dir + "/";
+      this.#ctx.blocks?.deletePrefix(prefix);
+      return Promise.resolve(s.truncate(safeId));
+    } catch (e) {
+      return Promise.reject(e instanceof WalError ? e : ioError(`truncate of stream ${JSON.stringify(stream)} failed`, e));
+    }
+  }
+
+  /** Names of every stream, sorted. */
+  streams(): string[] {
+    return [...this.#streams.keys()].sort();
+  }
+
+  /** The id the next append to `stream` will get (0 for a new stream). */
+  nextId(stream: string): number {
+    return this.#streams.get(stream)?.nextId ?? 0;
+  }
+
+  /** The first id still stored in `stream` (after truncation). */
+  firstId(stream: string): number {
+    return this.#streams.get(stream)?.firstId() ?? 0;
+  }
+
+  /** Counters and gauges; see {@link WalStats}. */
+  stats(): WalStats {
+    const c = this.#ctx.counters;
+    let mem = 0;
+    let active = 0;
+    for (const s of this.#streams.values()) {
+      mem += s.memoryBytes();
+      if (s.activePath() !== undefined) active++;
+    }
+    const cacheBytes = this.#ctx.blocks?.weight ?? 0;
+    mem += cacheBytes;
+    return {
+      entriesWritten: this.#entriesWritten,
+      entriesRead: c.entriesRead,
+      bytesWritten: c.bytesWritten,
+      writeLatencyUs: this.#latencyCount === 0 ? 0 : this.#latencySumUs / this.#latencyCount,
+      memoryUsageBytes: mem,
+      activeSegments: active,
+      streams: this.#streams.size,
+      segmentsCreated: c.segmentsCreated,
+      fsyncs: this.#fsyncs,
+      openFiles: this.#ctx.handles.size,
+      cacheHits: c.cacheHits,
+      cacheMisses: c.cacheMisses,
+      cacheBytes,
+      crc32: crc32Implementation(),
+    };
+  }
+
+  /** The resolved options this WAL runs with. */
+  get options(): Readonly<ResolvedOptions> {
+    return this.#opts;
+  }
+
+  /** The file system adapter in use. */
+  get fs(): WalFs {
+    return this.#fs;
+  }
+}
+
+/**
+ * Accumulates entries in memory and commits them as one atomic batch
+ * (IronWal's TxnWriter).
+ *
+ * @example
+ * ```ts
+ * import { Wal } from "../mod.ts";
+ * import { MemoryFs } from "../adapters/memory.ts";
+ * const wal = await Wal.open({ root: "/w", fs: new MemoryFs() });
+ * const txn = wal.writer("tx");
+ * txn.add(new Uint8Array([1])).add(new Uint8Array([2]));
+ * const { start, end } = await txn.commit(); // 0, 2
+ * await wal.close();
+ * ```
+ */
+export class TxnWriter {
+  readonly #wal: Wal;
+  readonly #stream: string;
+  #entries: Uint8Array[] = [];
+
+  constructor(wal: Wal, stream: string) {
+    this.#wal = wal;
+    this.#stream = stream;
+  }
+
+  /** Adds an entry (copied at commit). */
+  add(data: Uint8Array): this {
+    this.#entries.push(checkBytes(data, "TxnWriter.add: data"));
+    return this;
+  }
+
+  /** Entries added and not yet committed. */
+  get length(): number {
+    return this.#entries.length;
+  }
+
+  /** Commits the added entries atomically and empties the writer. */
+  commit(): Promise<IdRange> {
+    const e = this.#entries;
+    this.#entries = [];
+    return this.#wal.appendBatch(this.#stream, e);
+  }
+
+  /** Drops the added entries. */
+  discard(): void {
+    this.#entries = [];
+  }
+}
+

@@ -18,7 +18,15 @@
  * @module
  */
 
-import type { OpenMode, WalDirEntry, WalFile, WalFs, WalLock, WalMapping, WalStat } from "../src/io.ts";
+import type {
+  OpenMode,
+  WalDirEntry,
+  WalFile,
+  WalFs,
+  WalLock,
+  WalMapping,
+  WalStat,
+} from "../src/io.ts";
 import { WalError } from "../src/errors.ts";
 
 /**
@@ -79,7 +87,7 @@ export class MemInode {
   /** The buffer; its first `length` bytes are the file, the rest are zero. */
   bytes: Uint8Array = new Uint8Array(0);
   /** The file's length in bytes. */
-  length = 0;
+  length: number = 0;
 
   /** Copies up to `buf.length` bytes at `position` into `buf`; returns the count. */
   read(buf: Uint8Array, position: number): number {
@@ -329,7 +337,9 @@ export class MemoryFs implements WalFs {
     if (node instanceof MemDir) {
       if (dst.path.startsWith(src.path + "/")) throw fsError("EINVAL", "rename", detail);
       if (old instanceof MemInode) throw fsError("ENOTDIR", "rename", detail);
-      if (old instanceof MemDir && old.entries.size > 0) throw fsError("ENOTEMPTY", "rename", detail);
+      if (old instanceof MemDir && old.entries.size > 0) {
+        throw fsError("ENOTEMPTY", "rename", detail);
+      }
     } else if (old instanceof MemDir) {
       throw fsError("EISDIR", "rename", detail);
     }

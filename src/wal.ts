@@ -226,7 +226,8 @@ export class Wal {
     const streams: Stream[] = [];
     try {
       for (const e of fs.readDir(root)) {
-        if (e.name === "LOCK") continue;
+        // LOCK and its helper files (LOCK.*) belong to the adapter's lock; upper case never names a stream.
+        if (e.name === "LOCK" || e.name.startsWith("LOCK.")) continue;
         const key = e.isDirectory ? decodeStreamName(e.name) : undefined;
         if (key === undefined) {
           rec.warnings.push(`ignored ${JSON.stringify(e.name)} in ${root}: not a stream directory`);

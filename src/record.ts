@@ -73,7 +73,15 @@ function getVarint(b: Uint8Array, o: number): [number, number] {
  * console.log(rec.tombstone, rec.expiresAt !== undefined); // false true
  * ```
  */
-export const Record = {
+/** The shape of {@link Record}. */
+export interface RecordCodec {
+  put(key: Uint8Array | string, value: Uint8Array | string, options?: { ttlMs?: number }): WalRecord;
+  delete(key: Uint8Array | string): WalRecord;
+  encode(rec: WalRecord): Uint8Array;
+  decode(bytes: Uint8Array): WalRecord;
+}
+
+export const Record: RecordCodec = {
   /** A PUT of `value` under `key`, optionally expiring `ttlMs` from now. */
   put(key: Uint8Array | string, value: Uint8Array | string, options: { ttlMs?: number } = {}): WalRecord {
     const rec: WalRecord = { key: bytesOf(key, "Record.put: key"), value: bytesOf(value, "Record.put: value"), tombstone: false };

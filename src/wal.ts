@@ -138,7 +138,13 @@ export class Wal {
   readonly #ctx: StreamContext;
   readonly #streams = new Map<string, Stream>();
   #closed = false;
-  #failure: WalError | undefined;
+  readonly #failureBox: { error: WalError | undefined };
+  get #failure(): WalError | undefined {
+    return this.#failureBox.error;
+  }
+  set #failure(e: WalError | undefined) {
+    this.#failureBox.error = e;
+  }
 
   #waiters: Waiter[] = [];
   #pendingStreams: Stream[] = [];
@@ -153,7 +159,15 @@ export class Wal {
   #latencyCount = 0;
   #fsyncs = 0;
 
-  private constructor(opts: ResolvedOptions, fs: WalFs, lock: WalLock, recovery: RecoveryInfo, ctx: StreamContext) {
+  private constructor(
+    opts: ResolvedOptions,
+    fs: WalFs,
+    lock: WalLock,
+    recovery: RecoveryInfo,
+    ctx: StreamContext,
+    failure: { error: WalError | undefined },
+  ) {
+    this.#failureBox = failure;
     this.#opts = opts;
     this.#fs = fs;
     this.#lock = lock;
@@ -204,6 +218,8 @@ export class Wal {
       }
     };
     const handles = new HandleCache(fs, opts.maxOpenSegments);
+    // Shared with the instance: a failed fsync anywhere makes every later write fail.
+    const failure: { error: WalError | undefined } = { error: undefined };
     const ctx: StreamContext = {
       fs,
       opts,
@@ -212,6 +228,11 @@ export class Wal {
       blocks: opts.blockCacheSize > 0 ? new Lru(opts.blockCacheSize) : undefined,
       views: opts.readStrategy === "mmap" ? new Lru(fs.map !== undefined ? opts.maxOpenSegments : 256 * 1024 * 1024) : undefined,
       emit,
+      syncFailed: (path, cause) => {
+        const err = ioError(`fsync of ${path} failed; data written since the last good sync may be lost`, cause);
+        failure.error ??= err;
+        return failure.error;
+      },
       counters: { bytesWritten: 0, entriesRead: 0, segmentsCreated: 0, cacheHits: 0, cacheMisses: 0 },
     };
     const rec: StreamRecovery & { streams: number } = {
@@ -250,7 +271,7 @@ export class Wal {
     rec.streams = streams.length;
     for (const w of rec.warnings) emit({ type: "warning", message: w });
     const recovery: RecoveryInfo = { ...rec, durationMs: performance.now() - t0 };
-    const wal = new Wal(opts, fs, lock, recovery, ctx);
+    const wal = new Wal(opts, fs, lock, recovery, ctx, failure);
     handles.onEvict = (path) => wal.#syncEvicted(path);
     for (const s of streams) wal.#streams.set(s.key, s);
     return wal;
@@ -420,7 +441,7 @@ export class Wal {
         s.sync();
         files++;
       } catch (e) {
-        this.#failure = ioError(`fsync of ${s.activePath()} (stream ${JSON.stringify(s.key)}) failed`, e);
+        this.#failure ??= ioError(`fsync of ${s.activePath()} (stream ${JSON.stringify(s.key)}) failed`, e);
         return this.#failure;
       }
     }
@@ -487,7 +508,7 @@ export class Wal {
     this.#ctx.blocks?.clear();
     this.#ctx.indexes.clear();
     this.#lock.release();
-    if (err !== undefined && this.#failure === undefined) throw err;
+    if (err !== undefined) throw err;
   }
 
   #open(): void {

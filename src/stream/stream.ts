@@ -51,6 +51,8 @@ export interface StreamContext {
   /** Whole-file views of sealed segments (readStrategy "mmap"), by path. */
   views: Lru<Uint8Array> | undefined;
   emit: (e: WalEvent) => void;
+  /** Records a failed fsync (sticky for the whole Wal) and returns the error to throw. */
+  syncFailed: (path: string, cause: unknown) => WalError;
   counters: { bytesWritten: number; entriesRead: number; segmentsCreated: number; cacheHits: number; cacheMisses: number };
 }
 
@@ -479,7 +481,11 @@ export class Stream {
   #seal(a: Active): void {
     const { fs, handles } = this.#ctx;
     if (a.size > a.synced) {
-      handles.get(a.seg.path, "write").datasync();
+      try {
+        handles.get(a.seg.path, "write").datasync();
+      } catch (e) {
+        throw this.#ctx.syncFailed(a.seg.path, e);
+      }
       a.synced = a.size;
     }
     const ix: SegmentIndex = {
@@ -529,8 +535,12 @@ export class Stream {
       file.truncate(0);
     }
     file.write(encodeSegmentHeader(firstId), 0);
-    file.datasync();
-    fs.syncDir(this.dir);
+    try {
+      file.datasync();
+      fs.syncDir(this.dir);
+    } catch (e) {
+      throw this.#ctx.syncFailed(seg.path, e);
+    }
     this.segs.push(seg);
     this.#ctx.counters.segmentsCreated++;
     const a: Active = { seg, size: SEGMENT_HEADER, synced: SEGMENT_HEADER, entries: 0, index: new FrameIndex() };
@@ -542,7 +552,11 @@ export class Stream {
   sync(): void {
     const a = this.#active;
     if (a === undefined || a.size === a.synced) return;
-    this.#ctx.handles.get(a.seg.path, "write").datasync();
+    try {
+      this.#ctx.handles.get(a.seg.path, "write").datasync();
+    } catch (e) {
+      throw this.#ctx.syncFailed(a.seg.path, e);
+    }
     a.synced = a.size;
   }
 

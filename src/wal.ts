@@ -487,8 +487,8 @@ export class Wal {
   }
 
   /** Writes and fsyncs everything pending, closes every file and releases the lock. Idempotent. */
-  async close(): Promise<void> {
-    if (this.#closed) return;
+  close(): Promise<void> {
+    if (this.#closed) return Promise.resolve();
     let err: unknown;
     try {
       this.#flushNow();
@@ -508,7 +508,7 @@ export class Wal {
     this.#ctx.blocks?.clear();
     this.#ctx.indexes.clear();
     this.#lock.release();
-    if (err !== undefined) throw err;
+    return err === undefined ? Promise.resolve() : Promise.reject(err);
   }
 
   #open(): void {

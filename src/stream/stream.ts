@@ -207,7 +207,7 @@ export class Stream {
 
   /** Scans the last segment. Returns false if it had to be removed. */
   #recoverActive(seg: Segment, rec: StreamRecovery): boolean {
-    const { fs, opts, handles } = this.#ctx;
+    const { handles } = this.#ctx;
     const where = `stream ${JSON.stringify(this.key)}, segment ${seg.path}`;
     const file = handles.get(seg.path, "write");
     const size = file.size();

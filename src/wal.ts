@@ -629,6 +629,16 @@ export class Wal {
     return this.#streams.get(stream)?.nextId ?? 0;
   }
 
+  /**
+   * The id below which every entry of `stream` is durable (fsynced), 0 for
+   * a stream that does not exist. It never splits a batch. After
+   * `await wal.sync()` it is at least the `nextId` seen when sync was
+   * called: ShardedWal reads it to take a consistent, durable cut.
+   */
+  syncedId(stream: string): number {
+    return this.#streams.get(stream)?.syncedId ?? 0;
+  }
+
   /** The first id still stored in `stream` (after truncation). */
   firstId(stream: string): number {
     return this.#streams.get(stream)?.firstId() ?? 0;

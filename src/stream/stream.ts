@@ -560,6 +560,25 @@ export class Stream {
     a.synced = a.size;
   }
 
+  /**
+   * Ids below this are durable (fsynced). Always a frame boundary: a batch
+   * is either wholly below it or wholly at or above it.
+   */
+  get syncedId(): number {
+    const a = this.#active;
+    if (a === undefined || a.synced >= a.size) return this.writtenId;
+    // The first frame starting at or after the synced length is the first one not durable.
+    const ix = a.index;
+    let lo = 0;
+    let hi = ix.frames;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (ix.offsets[mid] < a.synced) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo < ix.frames ? a.seg.firstId + ix.relIds[lo] : this.writtenId;
+  }
+
   /** Path of the active segment, if any. */
   activePath(): string | undefined {
     return this.#active?.seg.path;

@@ -725,14 +725,17 @@ export class Stream {
     let v = views.get(seg.path);
     if (v !== undefined) return v;
     if (fs.map !== undefined) {
+      // Real mappings are bounded by count (the LRU's capacity is maxOpenSegments).
       const m = fs.map(seg.path);
       v = m.bytes;
-      views.set(seg.path, v, v.length, () => m.close());
+      views.set(seg.path, v, 1, () => m.close());
     } else {
+      // Copies are bounded by bytes: a file larger than the bound is read positionally instead.
       const file = this.#ctx.handles.get(seg.path, "read");
       const size = file.size();
+      if (size > views.capacity) return undefined;
       v = new Uint8Array(size);
-      file.read(v, 0);
+      if (file.read(v, 0) !== size) return undefined;
       views.set(seg.path, v, size);
     }
     return v;

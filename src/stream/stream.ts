@@ -766,7 +766,11 @@ export class Stream {
       throw new WalError("CRC_MISMATCH", `${where}: frame checksum mismatch (bit rot or an overwritten file); restore the segment from a backup or truncate past it`);
     }
     const raw = decodePayload(h.codec, b.subarray(HEADER), h.rawLen, where);
-    if (blocks !== undefined) blocks.set(key, { raw, count: h.count }, raw.length + 64);
+    if (blocks !== undefined) {
+      // A raw payload inside a whole-file view would keep the view alive beyond its bound: cache a copy.
+      const keep = raw.buffer === b.buffer && b.buffer.byteLength > b.length ? raw.slice() : raw;
+      blocks.set(key, { raw: keep, count: h.count }, keep.length + 64);
+    }
     return raw;
   }
 
@@ -785,10 +789,12 @@ export class Stream {
     const off = f.offsets[k];
     const end = k + 1 < f.frames ? f.offsets[k + 1] : f.end;
     const h = new FrameHeader();
-    const raw = this.#frame(seg, seg !== this.#active?.seg, off, end - off, h);
+    const sealed = seg !== this.#active?.seg;
+    const raw = this.#frame(seg, sealed, off, end - off, h);
     this.#ctx.counters.entriesRead++;
-    // A cached payload is shared: hand out a copy the caller may change.
-    if (h.count === 1) return this.#ctx.blocks !== undefined ? raw.slice() : raw;
+    // A cached payload is shared and a payload read through a view (readStrategy
+    // "mmap") aliases the mapping: hand out a copy the caller may change.
+    if (h.count === 1) return this.#ctx.blocks !== undefined || (sealed && this.#ctx.views !== undefined) ? raw.slice() : raw;
     const r = entryRange(raw, h.count, rel - f.relIds[k]);
     if (r === undefined) {
       throw new WalError("CORRUPTION", `stream ${JSON.stringify(this.key)}, segment ${seg.path}, offset ${off}: batch length table does not add up`);

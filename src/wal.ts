@@ -611,8 +611,7 @@ export class Wal {
         throw new WalError("STREAM_NOT_FOUND", `truncate: stream ${JSON.stringify(stream)} does not exist in ${this.#opts.root}`);
       }
       this.#flushNow();
-      const prefix = s.dir + "/";
-      this.#ctx.blocks?.deletePrefix(prefix);
+      // The stream drops the cached frames of the segments it deletes.
       return Promise.resolve(s.truncate(safeId));
     } catch (e) {
       return Promise.reject(e instanceof WalError ? e : ioError(`truncate of stream ${JSON.stringify(stream)} failed`, e));

@@ -889,13 +889,15 @@ export class Stream {
 
   /** Deletes whole sealed segments whose ids are all below `safeId`. Returns how many. */
   truncate(safeId: number): number {
-    const { fs, handles, indexes, views } = this.#ctx;
+    const { fs, handles, indexes, views, blocks } = this.#ctx;
     let n = 0;
     while (this.segs.length > 1 && this.segs[1].firstId <= safeId) {
       const seg = this.segs[0];
       handles.close(seg.path);
       indexes.delete(seg.path);
       views?.delete(seg.path);
+      // Cached frames of this segment only; the other segments' frames stay valid.
+      blocks?.deletePrefix(seg.path + "@");
       fs.remove(seg.path);
       const ix = joinPath(this.dir, indexName(seg.name));
       try {

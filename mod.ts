@@ -33,3 +33,6 @@ export { lz4Compress, lz4Decompress } from "./src/codec/lz4.ts";
 export { Record } from "./src/record.ts";
 export type { WalRecord } from "./src/record.ts";
 export { defaultFs } from "./adapters/default.ts";
+export { ShardedWal } from "./src/sharded/sharded_wal.ts";
+export type { CompactResult, PruneResult, ShardedAppendResult, ShardedRecovery, ShardedWalStats } from "./src/sharded/sharded_wal.ts";
+export type { Checkpoint, CheckpointRecovery } from "./src/sharded/checkpoint_log.ts";

@@ -61,6 +61,8 @@ export interface Segment {
   firstId: number;
   name: string;
   path: string;
+  /** Set when the file is deleted (truncation): a running iterator leaves it at its next entry. */
+  gone?: boolean;
 }
 
 /** What recovery did to one stream. */
@@ -864,6 +866,8 @@ export class Stream {
           counters.entriesRead++;
           yield [frameFirst, raw];
           id = frameFirst + 1;
+          // Truncated while the caller held the entry: go on from the first id still present.
+          if (seg.gone) return id;
         }
       } else {
         let p = 4 * count;
@@ -876,6 +880,7 @@ export class Stream {
             counters.entriesRead++;
             yield [eid, raw.subarray(p, p + len)];
             id = eid + 1;
+            if (seg.gone) return id;
           }
           p += len;
         }
@@ -905,6 +910,7 @@ export class Stream {
       } catch (e) {
         if (errorCode(e) !== "ENOENT") throw e;
       }
+      seg.gone = true;
       this.segs.shift();
       n++;
     }

@@ -687,9 +687,9 @@ export class Stream {
       relIds: index.relIds.slice(0, index.frames),
       offsets: index.offsets.slice(0, index.frames),
     };
+    const { fs } = this.#ctx;
+    const tmp = joinPath(this.dir, indexName(seg.name) + ".tmp");
     try {
-      const { fs } = this.#ctx;
-      const tmp = joinPath(this.dir, indexName(seg.name) + ".tmp");
       if (fs.stat(tmp) !== undefined) fs.remove(tmp);
       const f = fs.open(tmp, "create");
       try {
@@ -699,7 +699,12 @@ export class Stream {
       }
       fs.rename(tmp, joinPath(this.dir, indexName(seg.name)));
     } catch {
-      // The in-memory index serves; the file is rebuilt next time.
+      // The in-memory index serves; the file is rebuilt next time. Leave no temporary file behind.
+      try {
+        if (fs.stat(tmp) !== undefined) fs.remove(tmp);
+      } catch {
+        // Removed on the next rebuild.
+      }
     }
     return ix;
   }

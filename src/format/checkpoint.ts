@@ -1,5 +1,5 @@
 /**
- * The bytes of ShardedWal's files (FORMAT.md §7): the shard meta file
+ * The bytes of ShardedWal's files (FORMAT.md §7-§8): the shard meta file
  * `SHARDS`, the records of `checkpoints.log` and the `HEAD` pointer.
  *
  * Every structure ends with a CRC-32 of all the bytes before it; lengths are

@@ -1,5 +1,5 @@
 /**
- * `checkpoints.log` and `HEAD` of a ShardedWal root (FORMAT.md §7.3-§7.4).
+ * `checkpoints.log` and `HEAD` of a ShardedWal root (FORMAT.md §8.2-§8.3).
  *
  * The log is append-only: one CRC-protected record per checkpoint, fsynced
  * before the checkpoint is reported created. `HEAD` names the newest record

@@ -1,5 +1,5 @@
 /**
- * Shard routing (FORMAT.md §7.1): a key's shard is the xxHash32 (seed 0) of
+ * Shard routing (FORMAT.md §7): a key's shard is the xxHash32 (seed 0) of
  * its bytes modulo the shard count. Stable across runtimes, versions and
  * processes: it is part of the on-disk format, since the shard a key went to
  * must be found again after a restart.

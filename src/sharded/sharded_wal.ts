@@ -3,7 +3,7 @@
  * stream of one {@link Wal} over the same root, with crash-safe checkpoints
  * (consistent cuts over every shard) in `checkpoints.log` and `HEAD`.
  *
- * Layout of the root (FORMAT.md §7):
+ * Layout of the root (FORMAT.md §7-§8):
  *
  * ```
  * root/
@@ -222,7 +222,7 @@ export class ShardedWal {
 
   /**
    * The shard `key` routes to: xxHash32 (seed 0) of its bytes (UTF-8 for a
-   * string) modulo {@link shardCount} (FORMAT.md §7.1).
+   * string) modulo {@link shardCount} (FORMAT.md §7).
    * @throws {WalError} `CONFIG` if `key` is neither a string nor a Uint8Array
    */
   shardFor(key: Uint8Array | string): number {

@@ -387,8 +387,13 @@ export class Wal {
       const streams = this.#pendingStreams;
       this.#waiters = [];
       this.#pendingStreams = [];
-      const written = new Map<Stream, { written: number; error?: WalError }>();
-      for (const s of streams) written.set(s, s.writePending());
+      const written = new Map<Stream, { written: number; error?: WalError; entries: number; bytes: number }>();
+      const counters = this.#ctx.counters;
+      for (const s of streams) {
+        const bytes0 = counters.bytesWritten;
+        const r = s.writePending();
+        written.set(s, { written: r.written, error: r.error, entries: 0, bytes: counters.bytesWritten - bytes0 });
+      }
       let needSync = this.#opts.syncMode === "strict";
       if (!needSync && this.#opts.syncMode === "batch-only") {
         for (const w of waiters) if (w.sync) needSync = true;
@@ -398,6 +403,7 @@ export class Wal {
       const now = performance.now();
       for (const w of waiters) {
         const r = written.get(w.stream)!;
+        if (w.frame < r.written) r.entries += typeof w.value === "number" ? 1 : w.value.end - w.value.start;
         if (w.frame >= r.written) {
           w.reject(r.error);
         } else if (w.sync && (syncError !== undefined || this.#failure !== undefined)) {
@@ -412,8 +418,9 @@ export class Wal {
       }
       if (this.#ctx.emit !== undefined && this.#opts.meter !== undefined) {
         for (const s of streams) {
+          // Entries and frame bytes (headers included) this drain wrote to the OS for the stream.
           const r = written.get(s)!;
-          this.#ctx.emit({ type: "append", stream: s.key, entries: r.written, bytes: 0 });
+          if (r.entries > 0) this.#ctx.emit({ type: "append", stream: s.key, entries: r.entries, bytes: r.bytes });
         }
       }
       if (this.#opts.syncMode === "interval" && this.#timer === undefined && !needSync) {

@@ -1,0 +1,736 @@
+/**
+ * Read paths (SPEC §2 blockCacheSize / readStrategy, §3 indexed get, §6
+ * meter, §7): get(id) is one positional read through the in-memory or
+ * persisted index; iter reads in large chunks; the block cache is bounded and
+ * hands out copies; readStrategy "mmap" reads sealed segments through a
+ * bounded view and survives truncation under a running iterator; the meter
+ * sees cache, roll, fsync, append and corruption events. Read calls are
+ * counted by a wrapper around MemoryFs (and the runtime's adapter).
+ * Runs unchanged under `deno test -A`, `bun test` and `node --test`.
+ */
+
+import { afterEach, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import * as nfs from "node:fs";
+import * as os from "node:os";
+import { Wal } from "../src/wal.ts";
+import type { OpenMode, WalDirEntry, WalFile, WalFs, WalLock, WalMapping, WalStat } from "../src/io.ts";
+import type { WalEvent, WalOptions } from "../src/options.ts";
+import { MemoryFs } from "../adapters/memory.ts";
+import { defaultFs } from "../adapters/default.ts";
+import { encodeStreamName } from "../src/format/stream_name.ts";
+
+const g = globalThis as { Bun?: unknown; Deno?: unknown };
+const runtime = g.Bun !== undefined ? "bun" : g.Deno !== undefined ? "deno" : "node";
+const SLOW = { timeout: 120_000 };
+
+// ---------------------------------------------------------------- helpers
+
+/** Deterministic bytes of length `n` for entry `seed`. */
+function pattern(n: number, seed: number): Uint8Array {
+  const out = new Uint8Array(n);
+  let x = (seed * 2654435761 + 1) >>> 0;
+  for (let i = 0; i < n; i++) {
+    x = (x * 1103515245 + 12345) >>> 0;
+    out[i] = x >>> 24;
+  }
+  return out;
+}
+
+function same(actual: Uint8Array | undefined, expected: Uint8Array, what: string): void {
+  assert.ok(actual !== undefined, `${what}: got undefined`);
+  assert.equal(actual.length, expected.length, `${what}: length`);
+  for (let i = 0; i < expected.length; i++) {
+    if (actual[i] !== expected[i]) assert.fail(`${what}: first difference at byte ${i}`);
+  }
+}
+
+/**
+ * Wraps a WalFs and counts positional reads (per path) and mappings. `map`
+ * is offered only when `withMap` is true and the inner adapter has one.
+ */
+class CountingFs implements WalFs {
+  readonly name: string;
+  readonly inner: WalFs;
+  reads = 0;
+  readBytes = 0;
+  readsByPath = new Map<string, number>();
+  maps = 0;
+  unmaps = 0;
+  mapped: string[] = [];
+  /** Paths mapped while they were the newest segment of their directory (must stay empty). */
+  mappedActive: string[] = [];
+  map?: (path: string) => WalMapping;
+
+  constructor(inner: WalFs, withMap = true) {
+    this.inner = inner;
+    this.name = "counting-" + inner.name;
+    if (withMap && inner.map !== undefined) {
+      this.map = (path: string): WalMapping => {
+        const dir = path.slice(0, path.lastIndexOf("/"));
+        const newest = inner.readDir(dir).map((e) => e.name).filter((n) => n.endsWith(".wal")).sort().pop();
+        if (dir + "/" + newest === path) this.mappedActive.push(path);
+        const m = inner.map!(path);
+        this.maps++;
+        this.mapped.push(path);
+        let closed = false;
+        return {
+          get bytes() {
+            return m.bytes;
+          },
+          close: () => {
+            if (!closed) this.unmaps++;
+            closed = true;
+            m.close();
+          },
+        };
+      };
+    }
+  }
+
+  /** Reads of files whose path ends with `suffix`. */
+  readsOf(suffix: string): number {
+    let n = 0;
+    for (const [p, c] of this.readsByPath) if (p.endsWith(suffix)) n += c;
+    return n;
+  }
+
+  reset(): void {
+    this.reads = 0;
+    this.readBytes = 0;
+    this.readsByPath.clear();
+  }
+
+  open(path: string, mode: OpenMode): WalFile {
+    const f = this.inner.open(path, mode);
+    return {
+      read: (buf: Uint8Array, position: number): number => {
+        this.reads++;
+        this.readsByPath.set(path, (this.readsByPath.get(path) ?? 0) + 1);
+        const n = f.read(buf, position);
+        this.readBytes += n;
+        return n;
+      },
+      write: (buf, position) => f.write(buf, position),
+      datasync: () => f.datasync(),
+      sync: () => f.sync(),
+      truncate: (n) => f.truncate(n),
+      size: () => f.size(),
+      close: () => f.close(),
+    };
+  }
+  readDir(path: string): WalDirEntry[] {
+    return this.inner.readDir(path);
+  }
+  stat(path: string): WalStat | undefined {
+    return this.inner.stat(path);
+  }
+  mkdir(path: string): void {
+    this.inner.mkdir(path);
+  }
+  rename(from: string, to: string): void {
+    this.inner.rename(from, to);
+  }
+  remove(path: string): void {
+    this.inner.remove(path);
+  }
+  removeDir(path: string): void {
+    this.inner.removeDir(path);
+  }
+  syncDir(path: string): void {
+    this.inner.syncDir(path);
+  }
+  lock(root: string): WalLock {
+    return this.inner.lock(root);
+  }
+}
+
+const tmpDirs: string[] = [];
+afterEach(() => {
+  while (tmpDirs.length > 0) nfs.rmSync(tmpDirs.pop()!, { recursive: true, force: true });
+});
+
+function tmpRoot(tag: string): string {
+  const dir = nfs.mkdtempSync(os.tmpdir() + "/ironwal-read-" + tag + "-");
+  tmpDirs.push(dir);
+  return dir + "/wal";
+}
+
+/** Segment file names of `stream`, oldest first. */
+function segmentNames(fs: WalFs, root: string, stream: string): string[] {
+  return fs.readDir(root + "/" + encodeStreamName(stream)).map((e) => e.name).filter((n) => n.endsWith(".wal")).sort();
+}
+
+function streamDir(root: string, stream: string): string {
+  return root + "/" + encodeStreamName(stream);
+}
+
+function readFile(fs: WalFs, path: string): Uint8Array {
+  const st = fs.stat(path)!;
+  const f = fs.open(path, "read");
+  try {
+    const b = new Uint8Array(st.size);
+    f.read(b, 0);
+    return b;
+  } finally {
+    f.close();
+  }
+}
+
+function writeFile(fs: WalFs, path: string, bytes: Uint8Array): void {
+  if (fs.stat(path) !== undefined) fs.remove(path);
+  const f = fs.open(path, "create");
+  try {
+    f.write(bytes, 0);
+  } finally {
+    f.close();
+  }
+}
+
+/** First ids of the segments of `stream` (from the file names). */
+function segmentFirstIds(fs: WalFs, root: string, stream: string): number[] {
+  return segmentNames(fs, root, stream).map((n) => Number(n.slice(0, 20)));
+}
+
+/** A deterministic shuffle of 0..n-1. */
+function shuffled(n: number, seed: number): number[] {
+  const a = Array.from({ length: n }, (_, i) => i);
+  let x = seed >>> 0;
+  for (let i = n - 1; i > 0; i--) {
+    x = (x * 1103515245 + 12345) >>> 0;
+    const j = x % (i + 1);
+    [a[i], a[j]] = [a[j], a[i]];
+  }
+  return a;
+}
+
+async function fill(wal: Wal, stream: string, n: number, size: number, seedBase = 0): Promise<Uint8Array[]> {
+  const out: Uint8Array[] = [];
+  for (let i = 0; i < n; i++) {
+    const e = pattern(size, seedBase + i);
+    out.push(e);
+    await wal.append(stream, e);
+  }
+  return out;
+}
+
+async function iterAll(wal: Wal, stream: string, start = 0): Promise<{ id: number; data: Uint8Array }[]> {
+  const out: { id: number; data: Uint8Array }[] = [];
+  for await (const e of wal.iter(stream, start)) out.push({ id: e.id, data: e.data.slice() });
+  return out;
+}
+
+// ---------------------------------------------------------------- indexed get
+
+describe("indexed get: one positional read", () => {
+  it("a random get in a sealed segment with a warm index, and in the active segment, reads once", async () => {
+    const fs = new CountingFs(new MemoryFs());
+    // More segments than open handles (handles are evicted and reopened), fewer than cached indexes (8).
+    const wal = await Wal.open({ root: "/w", fs, syncMode: "async", maxSegmentSize: 4096, maxOpenSegments: 3 });
+    const data = await fill(wal, "s", 200, 100);
+    const batch = [pattern(50, 1000), pattern(60, 1001), pattern(70, 1002)];
+    const r = await wal.appendBatch("s", batch);
+    data.push(...batch);
+    const firsts = segmentFirstIds(fs, "/w", "s");
+    assert.ok(firsts.length >= 5 && firsts.length <= 8, `${firsts.length} segments`);
+    const activeFirst = firsts[firsts.length - 1];
+    assert.ok(r.start >= activeFirst, "the batch is in the active segment");
+    // Warm every sealed index.
+    for (const f of firsts) await wal.get("s", f);
+    for (const id of shuffled(activeFirst, 99)) {
+      fs.reset();
+      same(await wal.get("s", id), data[id], `get(${id})`);
+      assert.equal(fs.reads, 1, `get(${id}) in a sealed segment: ${fs.reads} reads`);
+    }
+    for (let id = activeFirst; id < data.length; id++) {
+      fs.reset();
+      same(await wal.get("s", id), data[id], `get(${id})`);
+      assert.equal(fs.reads, 1, `get(${id}) in the active segment: ${fs.reads} reads`);
+    }
+    fs.reset();
+    assert.equal(await wal.get("s", data.length), undefined);
+    assert.equal(await wal.get("nope", 0), undefined);
+    assert.equal(fs.reads, 0, "a get past the end reads nothing");
+    await wal.close();
+  });
+
+  it("the index of a sealed segment is persisted (.idx); a cold get reads it, not the segment", async () => {
+    const mem = new MemoryFs();
+    {
+      const wal = await Wal.open({ root: "/w", fs: mem, syncMode: "async", maxSegmentSize: 4096 });
+      await fill(wal, "s", 200, 100);
+      await wal.close();
+    }
+    const dir = streamDir("/w", "s");
+    const names = segmentNames(mem, "/w", "s");
+    for (const n of names.slice(0, -1)) assert.ok(mem.stat(dir + "/" + n.replace(".wal", ".idx"))?.isFile, `${n} has an index`);
+    assert.equal(mem.stat(dir + "/" + names[names.length - 1].replace(".wal", ".idx")), undefined, "the active segment has none");
+
+    const fs = new CountingFs(mem);
+    const wal = await Wal.open({ root: "/w", fs, syncMode: "async", maxSegmentSize: 4096 });
+    const firsts = segmentFirstIds(mem, "/w", "s");
+    const id = firsts[2] + 5;
+    fs.reset();
+    same(await wal.get("s", id), pattern(100, id), "cold get");
+    assert.equal(fs.readsOf(names[2]), 1, "the segment is read once");
+    assert.equal(fs.readsOf(names[2].replace(".wal", ".idx")), 1, "its index file is read once");
+    assert.equal(fs.reads, 2);
+    fs.reset();
+    same(await wal.get("s", id + 1), pattern(100, id + 1), "warm get");
+    assert.equal(fs.reads, 1);
+    await wal.close();
+  });
+
+  it("a deleted, empty, truncated or garbage .idx is rebuilt from the segment", async () => {
+    const mem = new MemoryFs();
+    {
+      const wal = await Wal.open({ root: "/w", fs: mem, syncMode: "async", maxSegmentSize: 4096 });
+      await fill(wal, "s", 200, 100);
+      await wal.close();
+    }
+    const dir = streamDir("/w", "s");
+    const names = segmentNames(mem, "/w", "s");
+    const firsts = segmentFirstIds(mem, "/w", "s");
+    const idx = dir + "/" + names[1].replace(".wal", ".idx");
+    const original = readFile(mem, idx);
+    const damage: [string, () => void][] = [
+      ["deleted", () => mem.remove(idx)],
+      ["empty", () => writeFile(mem, idx, new Uint8Array(0))],
+      ["truncated", () => writeFile(mem, idx, original.subarray(0, original.length >> 1))],
+      ["garbage", () => writeFile(mem, idx, pattern(original.length, 7))],
+      ["one bit flipped", () => {
+        const b = original.slice();
+        b[40] ^= 4;
+        writeFile(mem, idx, b);
+      }],
+      ["a directory", () => {
+        mem.remove(idx);
+        mem.mkdir(idx);
+      }],
+    ];
+    for (const [what, hurt] of damage) {
+      hurt();
+      const wal = await Wal.open({ root: "/w", fs: mem, syncMode: "async", maxSegmentSize: 4096 });
+      for (let id = firsts[1]; id < firsts[2]; id++) same(await wal.get("s", id), pattern(100, id), `${what}: get(${id})`);
+      const it = await iterAll(wal, "s");
+      assert.equal(it.length, 200, `${what}: iter`);
+      await wal.close();
+      if (what === "a directory") {
+        mem.removeDir(idx);
+        continue;
+      }
+      assert.ok(mem.stat(idx)?.isFile, `${what}: the index was rewritten`);
+      same(readFile(mem, idx), original, `${what}: the rebuilt index equals the one written at seal`);
+    }
+    assert.equal(mem.readDir(dir).filter((e) => e.name.endsWith(".tmp")).length, 0, "no temporary files left");
+  });
+
+  it("iter reads in large chunks, not one read per frame", SLOW, async () => {
+    const fs = new CountingFs(new MemoryFs());
+    const MiB = 1 << 20;
+    {
+      const wal = await Wal.open({ root: "/w", fs, syncMode: "async", maxSegmentSize: 2 * MiB });
+      const batch: Uint8Array[] = [];
+      for (let i = 0; i < 2048; i++) batch.push(pattern(4096, i));
+      for (let i = 0; i < 2048; i += 64) for (let k = i; k < i + 64; k++) void wal.append("it", batch[k]);
+      await wal.sync();
+      await wal.close();
+    }
+    const segs = segmentNames(fs, "/w", "it").length;
+    assert.ok(segs >= 4, `${segs} segments`);
+    const wal = await Wal.open({ root: "/w", fs, syncMode: "async", maxSegmentSize: 2 * MiB });
+    fs.reset();
+    let n = 0;
+    for await (const e of wal.iter("it", 0)) {
+      if (n % 97 === 0) same(e.data, pattern(4096, e.id), `iter ${e.id}`);
+      assert.equal(e.id, n++);
+    }
+    assert.equal(n, 2048);
+    const mib = fs.readBytes / MiB;
+    assert.ok(fs.readBytes >= 8 * MiB, `read ${fs.readBytes} bytes`);
+    assert.ok(fs.reads <= 2 * Math.ceil(mib) + 2, `${fs.reads} reads for ${mib.toFixed(2)} MiB in ${segs} segments`);
+    // From the middle of a segment: still chunked, and it starts at the right frame.
+    fs.reset();
+    const tail = await iterAll(wal, "it", 1500);
+    assert.equal(tail.length, 548);
+    assert.equal(tail[0].id, 1500);
+    same(tail[0].data, pattern(4096, 1500), "iter from 1500");
+    assert.ok(fs.reads <= 2 * Math.ceil(fs.readBytes / MiB) + 2, `${fs.reads} reads from the middle`);
+    await wal.close();
+  });
+});
+
+// ---------------------------------------------------------------- block cache
+
+describe("blockCacheSize", () => {
+  it("repeated gets hit the cache; hits do no read; stats and events count both", async () => {
+    const fs = new CountingFs(new MemoryFs());
+    const events: WalEvent[] = [];
+    const wal = await Wal.open({
+      root: "/w",
+      fs,
+      syncMode: "async",
+      maxSegmentSize: 8192,
+      blockCacheSize: 64 * 1024,
+      meter: (e) => events.push(e),
+    });
+    const data = await fill(wal, "c", 40, 1000);
+    const ev = () => events.filter((e) => e.type === "cacheHit" || e.type === "cacheMiss").map((e) => e.type);
+    for (const id of [3, 39]) {
+      events.length = 0;
+      const s0 = wal.stats();
+      fs.reset();
+      same(await wal.get("c", id), data[id], `miss ${id}`);
+      assert.equal(fs.reads, 1);
+      fs.reset();
+      same(await wal.get("c", id), data[id], `hit ${id}`);
+      same(await wal.get("c", id), data[id], `hit ${id}`);
+      assert.equal(fs.reads, 0, "cache hits read nothing");
+      const s1 = wal.stats();
+      assert.equal(s1.cacheMisses - s0.cacheMisses, 1);
+      assert.equal(s1.cacheHits - s0.cacheHits, 2);
+      assert.deepEqual(ev(), ["cacheMiss", "cacheHit", "cacheHit"]);
+      for (const e of events) if (e.type === "cacheHit" || e.type === "cacheMiss") assert.equal(e.stream, "c");
+    }
+    assert.ok(wal.stats().cacheBytes > 2000);
+    await wal.close();
+  });
+
+  it("the cache stays within blockCacheSize bytes", async () => {
+    const cap = 16 * 1024;
+    const wal = await Wal.open({ root: "/w", fs: new MemoryFs(), syncMode: "async", maxSegmentSize: 8192, blockCacheSize: cap });
+    const data = await fill(wal, "c", 200, 1000);
+    const big = pattern(40_000, 5);
+    const bigId = await wal.append("c", big);
+    const batch = await wal.appendBatch("c", [pattern(3000, 6), pattern(3000, 7), pattern(3000, 8)]);
+    for (const id of [...shuffled(200, 3), ...shuffled(200, 4)]) {
+      same(await wal.get("c", id), data[id], `get(${id})`);
+      const st = wal.stats();
+      assert.ok(st.cacheBytes <= cap, `cacheBytes ${st.cacheBytes} <= ${cap}`);
+    }
+    assert.ok(wal.stats().cacheBytes > cap / 2, "the cache is used");
+    assert.ok(wal.stats().cacheHits > 0);
+    same(await wal.get("c", bigId), big, "an entry larger than the cache");
+    same(await wal.get("c", bigId), big, "an entry larger than the cache, again");
+    assert.ok(wal.stats().cacheBytes <= cap);
+    for (let id = batch.start; id < batch.end; id++) same(await wal.get("c", id), pattern(3000, id - batch.start + 6), `batch ${id}`);
+    assert.ok(wal.stats().cacheBytes <= cap);
+    await wal.close();
+  });
+
+  for (const readStrategy of ["standard", "mmap"] as const) {
+    for (const compression of ["none", "lz4"] as const) {
+      it(`entries from the cache are copies (${readStrategy}, ${compression})`, async () => {
+        const wal = await Wal.open({
+          root: "/w",
+          fs: new MemoryFs(),
+          syncMode: "async",
+          maxSegmentSize: 4096,
+          blockCacheSize: 1 << 20,
+          readStrategy,
+          compression,
+          minCompressionSize: 16,
+        });
+        const data = await fill(wal, "c", 20, 1000);
+        const r = await wal.appendBatch("c", [new Uint8Array(300).fill(1), new Uint8Array(300).fill(2)]);
+        data.push(new Uint8Array(300).fill(1), new Uint8Array(300).fill(2));
+        const ids = [0, 5, 19, r.start, r.start + 1];
+        for (const id of ids) {
+          for (let round = 0; round < 3; round++) {
+            const got = await wal.get("c", id);
+            same(got, data[id], `get(${id}) round ${round}`);
+            got!.fill(0xee);
+          }
+        }
+        // Scribbling on entries must not damage what iter and readRange see either.
+        const all = await iterAll(wal, "c");
+        for (const e of all) same(e.data, data[e.id], `iter ${e.id}`);
+        const rr = await wal.readRange("c", 0, data.length);
+        for (const e of rr) e.data.fill(0xdd);
+        for (const id of ids) same(await wal.get("c", id), data[id], `get(${id}) after readRange`);
+        await wal.close();
+      });
+    }
+  }
+
+  it("without a cache, entries from get are still the caller's to change", async () => {
+    for (const readStrategy of ["standard", "mmap"] as const) {
+      const wal = await Wal.open({ root: "/w", fs: new MemoryFs(), syncMode: "async", maxSegmentSize: 4096, readStrategy });
+      const data = await fill(wal, "c", 20, 1000);
+      for (const id of [0, 7, 19]) {
+        for (let round = 0; round < 2; round++) {
+          const got = await wal.get("c", id);
+          same(got, data[id], `${readStrategy}: get(${id}) round ${round}`);
+          got!.fill(0xee);
+        }
+      }
+      const all = await iterAll(wal, "c");
+      assert.equal(all.length, 20);
+      for (const e of all) same(e.data, data[e.id], `${readStrategy}: iter ${e.id} after scribbling`);
+      await wal.close();
+    }
+  });
+
+  it("truncate drops the cached frames of the deleted segments only", async () => {
+    const cap = 1 << 20;
+    const wal = await Wal.open({ root: "/w", fs: new MemoryFs(), syncMode: "async", maxSegmentSize: 4096, blockCacheSize: cap });
+    const data = await fill(wal, "c", 60, 1000);
+    await fill(wal, "other", 5, 1000);
+    const firsts = segmentFirstIds(wal.fs, "/w", "c");
+    assert.ok(firsts.length >= 5);
+    // Cache every frame of the stream and of another stream.
+    for (let id = 0; id < 60; id++) await wal.get("c", id);
+    for (let id = 0; id < 5; id++) await wal.get("other", id);
+    const before = wal.stats();
+    assert.equal(before.cacheMisses, 65);
+    const cut = firsts[2];
+    assert.equal(await wal.truncate("c", cut), 2);
+    const after = wal.stats();
+    assert.ok(after.cacheBytes <= before.cacheBytes - cut * 1000, `cacheBytes ${before.cacheBytes} -> ${after.cacheBytes}`);
+    assert.ok(after.cacheBytes >= (65 - cut) * 1000, "frames of the remaining segments stay cached");
+    for (let id = 0; id < cut; id++) assert.equal(await wal.get("c", id), undefined, `get(${id}) after truncate`);
+    const s0 = wal.stats();
+    for (let id = cut; id < 60; id++) same(await wal.get("c", id), data[id], `get(${id})`);
+    for (let id = 0; id < 5; id++) same(await wal.get("other", id), pattern(1000, id), `other ${id}`);
+    const s1 = wal.stats();
+    assert.equal(s1.cacheMisses, s0.cacheMisses, "the remaining frames are still cached");
+    assert.equal(s1.cacheHits - s0.cacheHits, 60 - cut + 5);
+    // Writing again after truncation never serves a stale frame.
+    const more = await fill(wal, "c", 30, 1000, 500);
+    for (let i = 0; i < 30; i++) same(await wal.get("c", 60 + i), more[i], `new ${60 + i}`);
+    const it = await iterAll(wal, "c");
+    assert.equal(it[0].id, cut);
+    assert.equal(it.length, 90 - cut);
+    await wal.close();
+  });
+});
+
+// ---------------------------------------------------------------- mmap
+
+interface MmapCase {
+  name: string;
+  make: () => { fs: CountingFs; root: string };
+}
+
+const MMAP_CASES: MmapCase[] = [
+  { name: "MemoryFs map", make: () => ({ fs: new CountingFs(new MemoryFs()), root: "/w" }) },
+  { name: "MemoryFs without map (whole-file copies)", make: () => ({ fs: new CountingFs(new MemoryFs(), false), root: "/w" }) },
+  { name: `${runtime} fs (tmp dir)`, make: () => ({ fs: new CountingFs(defaultFs()), root: tmpRoot("mmap") }) },
+];
+
+describe('readStrategy "mmap"', () => {
+  it("Bun's adapter maps with Bun.mmap; Deno's and Node's have no map (whole-file copies)", () => {
+    assert.equal(typeof defaultFs().map === "function", runtime === "bun");
+  });
+
+  for (const c of MMAP_CASES) {
+    it(`${c.name}: sealed segments are read through the view, never the active segment`, async () => {
+      const { fs, root } = c.make();
+      const opts: WalOptions = { root, fs, syncMode: "async", maxSegmentSize: 4096, readStrategy: "mmap" };
+      const wal = await Wal.open(opts);
+      const data = await fill(wal, "m", 100, 200);
+      const names = segmentNames(fs, root, "m");
+      const firsts = segmentFirstIds(fs, root, "m");
+      assert.ok(firsts.length >= 4);
+      const real = fs.map !== undefined;
+      // Sealed: the first get maps (or copies) the file, later gets read nothing.
+      for (let s = 0; s + 1 < firsts.length; s++) {
+        const maps0 = fs.maps;
+        fs.reset();
+        same(await wal.get("m", firsts[s]), data[firsts[s]], `first get in segment ${s}`);
+        if (real) {
+          assert.equal(fs.maps - maps0, 1, "one mapping");
+          assert.equal(fs.readsOf(names[s]), 0, "no positional read of a mapped segment");
+        } else {
+          assert.equal(fs.readsOf(names[s]), 1, "one whole-file read");
+        }
+        fs.reset();
+        for (let id = firsts[s] + 1; id < firsts[s + 1]; id++) same(await wal.get("m", id), data[id], `get(${id})`);
+        assert.equal(fs.readsOf(names[s]), 0, "later gets read the view");
+        assert.equal(fs.maps - maps0, real ? 1 : 0, "the view is kept, not remade per get");
+      }
+      // Active: positional reads, never a view.
+      const act = firsts[firsts.length - 1];
+      for (let id = act; id < 100; id++) {
+        fs.reset();
+        same(await wal.get("m", id), data[id], `active get(${id})`);
+        assert.equal(fs.reads, 1, "one positional read in the active segment");
+      }
+      assert.deepEqual(fs.mappedActive, [], "the active segment is never mapped");
+      assert.ok(!fs.mapped.includes(root + "/" + encodeStreamName("m") + "/" + names[names.length - 1]));
+
+      // Appending after reads: the old active segment is sealed, later read through a view, and new data is read correctly.
+      const more = await fill(wal, "m", 100, 200, 100);
+      data.push(...more);
+      for (let id = 0; id < 200; id++) same(await wal.get("m", id), data[id], `get(${id}) after more appends`);
+      const all = await iterAll(wal, "m");
+      assert.equal(all.length, 200);
+      for (const e of all) same(e.data, data[e.id], `iter ${e.id}`);
+      // Interleave: read the active segment, append to it, read again.
+      for (let i = 0; i < 30; i++) {
+        const e = pattern(300, 5000 + i);
+        const id = await wal.append("m", e);
+        data.push(e);
+        same(await wal.get("m", id), e, `fresh ${id}`);
+        same(await wal.get("m", id - 3), data[id - 3], `recent ${id - 3}`);
+        const t = await iterAll(wal, "m", id - 2);
+        assert.deepEqual(t.map((x) => x.id), [id - 2, id - 1, id]);
+      }
+      assert.deepEqual(fs.mappedActive, [], "the active segment is never mapped");
+      await wal.close();
+      if (real) assert.equal(fs.unmaps, fs.maps, "close drops every view");
+
+      const again = await Wal.open(opts);
+      const all2 = await iterAll(again, "m");
+      assert.equal(all2.length, data.length);
+      for (const e of all2) same(e.data, data[e.id], `after reopen: iter ${e.id}`);
+      for (const id of shuffled(data.length, 5)) same(await again.get("m", id), data[id], `after reopen: get(${id})`);
+      await again.close();
+    });
+
+    it(`${c.name}: views are bounded`, async () => {
+      const { fs, root } = c.make();
+      const wal = await Wal.open({ root, fs, syncMode: "async", maxSegmentSize: 1024, maxOpenSegments: 3, readStrategy: "mmap" });
+      const data = await fill(wal, "m", 120, 200);
+      const firsts = segmentFirstIds(fs, root, "m");
+      assert.ok(firsts.length >= 20);
+      for (let round = 0; round < 2; round++) {
+        for (let s = 0; s + 1 < firsts.length; s++) {
+          same(await wal.get("m", firsts[s]), data[firsts[s]], `get(${firsts[s]})`);
+          if (fs.map !== undefined) assert.ok(fs.maps - fs.unmaps <= 3, `${fs.maps - fs.unmaps} live mappings`);
+        }
+      }
+      if (fs.map !== undefined) assert.ok(fs.maps > 3, "views were dropped and remade");
+      await wal.close();
+      if (fs.map !== undefined) assert.equal(fs.maps, fs.unmaps);
+    });
+  }
+
+  for (const c of [...MMAP_CASES, { name: "standard reads", make: MMAP_CASES[0].make, standard: true }]) {
+    it(`${c.name}: truncate under a running iterator: it goes on from the first present id`, async () => {
+      const { fs, root } = c.make();
+      const strategy = "standard" in c ? "standard" : "mmap";
+      const wal = await Wal.open({ root, fs, syncMode: "async", maxSegmentSize: 4096, readStrategy: strategy });
+      const data = await fill(wal, "t", 150, 200);
+      const firsts = segmentFirstIds(fs, root, "t");
+      assert.ok(firsts.length >= 6);
+      const cut = firsts[3];
+      const seen: number[] = [];
+      let truncated = 0;
+      for await (const e of wal.iter("t", 0)) {
+        same(e.data, data[e.id], `iter ${e.id}`);
+        seen.push(e.id);
+        if (e.id === 2) {
+          // Iterate slowly: let timers run, then delete the segment being read and two more.
+          await new Promise((r) => setTimeout(r, 5));
+          truncated = await wal.truncate("t", cut);
+          await new Promise((r) => setTimeout(r, 5));
+        }
+      }
+      assert.equal(truncated, 3);
+      assert.deepEqual(seen.slice(0, 3), [0, 1, 2]);
+      assert.equal(seen[3], cut, `after the truncation the iterator goes on at ${cut}, got ${seen[3]}`);
+      for (let i = 3; i < seen.length; i++) assert.equal(seen[i], cut + i - 3);
+      assert.equal(seen[seen.length - 1], 149);
+      // Truncating a segment the iterator is in the middle of, with appends in between.
+      const it2 = wal.iter("t", cut);
+      const first = await it2.next();
+      assert.equal(first.value?.id, cut);
+      const more = await fill(wal, "t", 60, 200, 150);
+      data.push(...more);
+      const cut2 = segmentFirstIds(fs, root, "t")[2];
+      assert.ok(await wal.truncate("t", cut2) >= 2);
+      const rest: number[] = [];
+      for (;;) {
+        const r = await it2.next();
+        if (r.done) break;
+        same(r.value.data, data[r.value.id], `iter2 ${r.value.id}`);
+        rest.push(r.value.id);
+      }
+      assert.equal(rest[0], cut2);
+      assert.equal(rest[rest.length - 1], 209);
+      assert.equal(rest.length, 210 - cut2);
+      assert.equal(wal.firstId("t"), cut2);
+      await wal.close();
+    });
+  }
+});
+
+// ---------------------------------------------------------------- meter
+
+describe("meter", () => {
+  it("receives append, fsync, segmentRoll, cacheHit, cacheMiss and corruptionTruncated events", async () => {
+    const mem = new MemoryFs();
+    const events: WalEvent[] = [];
+    const meter = (e: WalEvent) => events.push(e);
+    const wal = await Wal.open({ root: "/w", fs: mem, syncMode: "strict", maxSegmentSize: 1024, blockCacheSize: 1 << 20, meter });
+    const ids = await Promise.all([0, 1, 2].map((i) => wal.append("a", pattern(100, i))));
+    assert.deepEqual(ids, [0, 1, 2]);
+    await wal.appendBatch("a", [pattern(10, 3), pattern(10, 4), pattern(10, 5), pattern(10, 6)]);
+    await wal.append("b", pattern(50, 7));
+    for (let i = 0; i < 20; i++) await wal.append("a", pattern(100, 8 + i));
+
+    const appends = events.filter((e) => e.type === "append");
+    const entriesOf = (s: string) => appends.reduce((n, e) => n + (e.stream === s ? e.entries : 0), 0);
+    const bytesOf = (s: string) => appends.reduce((n, e) => n + (e.stream === s ? e.bytes : 0), 0);
+    assert.equal(entriesOf("a"), 27, "append events count entries");
+    assert.equal(entriesOf("b"), 1);
+    // 24 frames: 23 single entries of 100 bytes and one batch of 4 x (4 + 10) bytes.
+    assert.equal(bytesOf("a"), 24 * 32 + 23 * 100 + 4 * 14, "append bytes are the frame bytes written");
+    assert.equal(bytesOf("a") + bytesOf("b"), wal.stats().bytesWritten, "append bytes add up to bytesWritten");
+
+    const fsyncs = events.filter((e) => e.type === "fsync");
+    assert.ok(fsyncs.length >= 20, `${fsyncs.length} fsync events in strict mode`);
+    for (const e of fsyncs) {
+      assert.ok(e.files >= 1);
+      assert.ok(e.durationUs >= 0);
+    }
+
+    const rolls = events.filter((e) => e.type === "segmentRoll");
+    const names = segmentNames(mem, "/w", "a");
+    assert.equal(rolls.length, names.length - 1, "one roll per sealed segment");
+    assert.deepEqual(rolls.map((e) => e.segment), names.slice(0, -1));
+    for (const e of rolls) {
+      assert.equal(e.stream, "a");
+      assert.equal(e.bytes, mem.stat(streamDir("/w", "a") + "/" + e.segment)!.size);
+    }
+
+    events.length = 0;
+    await wal.get("a", 0);
+    await wal.get("a", 0);
+    await wal.get("a", 25);
+    assert.deepEqual(events.map((e) => e.type), ["cacheMiss", "cacheHit", "cacheMiss"]);
+    await wal.close();
+
+    // A torn tail cut at open is reported.
+    const last = streamDir("/w", "a") + "/" + names[names.length - 1];
+    const size = mem.stat(last)!.size;
+    const f = mem.open(last, "write");
+    f.write(new Uint8Array(77).fill(0xab), size);
+    f.close();
+    events.length = 0;
+    const again = await Wal.open({ root: "/w", fs: mem, meter });
+    const cuts = events.filter((e) => e.type === "corruptionTruncated");
+    assert.equal(cuts.length, 1);
+    assert.deepEqual(cuts[0], { type: "corruptionTruncated", stream: "a", segment: names[names.length - 1], offset: size, bytes: 77 });
+    assert.equal(again.recovery.bytesTruncated, 77);
+    assert.equal(again.nextId("a"), 27);
+    await again.close();
+  });
+
+  it("a throwing meter does not break the log", async () => {
+    const wal = await Wal.open({
+      root: "/w",
+      fs: new MemoryFs(),
+      maxSegmentSize: 512,
+      blockCacheSize: 4096,
+      meter: () => {
+        throw new Error("boom");
+      },
+    });
+    for (let i = 0; i < 10; i++) assert.equal(await wal.append("x", pattern(100, i)), i);
+    same(await wal.get("x", 3), pattern(100, 3), "get");
+    same(await wal.get("x", 3), pattern(100, 3), "get again");
+    await wal.close();
+  });
+});

@@ -290,6 +290,7 @@ export class Wal {
       const s = this.#writable(stream);
       checkBytes(data, "append: data");
       const id = s.encode(data, undefined);
+      this.#streams.set(stream, s);
       return this.#enqueue(s, this.#opts.syncMode === "strict", id);
     } catch (e) {
       return Promise.reject(e);
@@ -307,6 +308,7 @@ export class Wal {
       for (let i = 0; i < entries.length; i++) checkBytes(entries[i], `appendBatch: entries[${i}]`);
       if (entries.length === 0) return Promise.resolve({ start: s.nextId, end: s.nextId });
       const start = s.encode(undefined, entries);
+      this.#streams.set(stream, s);
       return this.#enqueue(s, this.#opts.syncMode !== "async" && this.#opts.syncMode !== "interval", {
         start,
         end: start + entries.length,
@@ -334,9 +336,9 @@ export class Wal {
     }
     let s = this.#streams.get(stream);
     if (s === undefined) {
+      // Registered by the caller once its entry is encoded: a rejected append makes no stream.
       const dir = joinPath(this.#opts.root, encodeStreamName(stream));
       s = new Stream(this.#ctx, stream, dir);
-      this.#streams.set(stream, s);
     }
     return s;
   }

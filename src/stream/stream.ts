@@ -147,6 +147,8 @@ export class Stream {
   #pendLen = 0;
   /** Per frame: offset in #pend, total length, first id, entry count. */
   #pendMeta: number[] = [];
+  /** Header scratch of get (reads are synchronous, so one per stream does). */
+  readonly #getHeader = new FrameHeader();
 
   constructor(ctx: StreamContext, key: string, dir: string) {
     this.#ctx = ctx;
@@ -717,7 +719,7 @@ export class Stream {
       if (v !== undefined) return v.subarray(off, off + len);
     }
     const file = this.#ctx.handles.get(seg.path, sealed ? "read" : "write");
-    const b = new Uint8Array(len);
+    const b = allocRead(len);
     const got = file.read(b, off);
     if (got < len) {
       throw new WalError("CORRUPTION", `stream ${JSON.stringify(this.key)}, segment ${seg.path}: frame at offset ${off} needs ${len} bytes, file ends after ${got}`);
@@ -764,15 +766,16 @@ export class Stream {
       this.#ctx.emit({ type: "cacheMiss", stream: this.key });
     }
     const b = this.#readBytes(seg, sealed, off, len);
-    const where = `stream ${JSON.stringify(this.key)}, segment ${seg.path}, offset ${off}`;
+    // Built only when needed: a template per read costs as much as the read's checks.
+    const where = () => `stream ${JSON.stringify(this.key)}, segment ${seg.path}, offset ${off}`;
     const why = parseFrameHeader(b, 0, h);
     if (why !== "" || HEADER + h.storedLen !== len) {
-      throw new WalError("CORRUPTION", `${where}: ${why || "frame length does not match the index"}; the index or the file is damaged`);
+      throw new WalError("CORRUPTION", `${where()}: ${why || "frame length does not match the index"}; the index or the file is damaged`);
     }
     if (!frameCrcOk(b, 0, h)) {
-      throw new WalError("CRC_MISMATCH", `${where}: frame checksum mismatch (bit rot or an overwritten file); restore the segment from a backup or truncate past it`);
+      throw new WalError("CRC_MISMATCH", `${where()}: frame checksum mismatch (bit rot or an overwritten file); restore the segment from a backup or truncate past it`);
     }
-    const raw = decodePayload(h.codec, b.subarray(HEADER), h.rawLen, where);
+    const raw = h.codec === CODEC_NONE ? b.subarray(HEADER) : decodePayload(h.codec, b.subarray(HEADER), h.rawLen, where());
     if (blocks !== undefined) {
       // A raw payload inside a whole-file view would keep the view alive beyond its bound: cache a copy.
       const keep = raw.buffer === b.buffer && b.buffer.byteLength > b.length ? raw.slice() : raw;
@@ -787,22 +790,38 @@ export class Stream {
     const si = this.#segmentOf(id);
     if (si < 0) return undefined;
     const seg = this.segs[si];
-    const f = this.#framesOf(si);
-    const rel = id - seg.firstId;
-    if (rel >= f.entries) {
-      throw new WalError("CORRUPTION", `stream ${JSON.stringify(this.key)}: id ${id} should be in ${seg.path}, which holds only ${f.entries} entries`);
+    // The index is looked up inline (no #framesOf object per read).
+    const a = this.#active;
+    const sealed = a === undefined || seg !== a.seg;
+    let relIds: Uint32Array, offsets: Float64Array, frames: number, limit: number, entries: number;
+    if (!sealed) {
+      relIds = a.index.relIds;
+      offsets = a.index.offsets;
+      frames = a.index.frames;
+      limit = a.size;
+      entries = a.entries;
+    } else {
+      const ix = this.#sealedIndex(si);
+      relIds = ix.relIds;
+      offsets = ix.offsets;
+      frames = ix.frames;
+      limit = ix.segmentSize;
+      entries = ix.entries;
     }
-    const k = floorIndex(f.relIds, f.frames, rel);
-    const off = f.offsets[k];
-    const end = k + 1 < f.frames ? f.offsets[k + 1] : f.end;
-    const h = new FrameHeader();
-    const sealed = seg !== this.#active?.seg;
+    const rel = id - seg.firstId;
+    if (rel >= entries) {
+      throw new WalError("CORRUPTION", `stream ${JSON.stringify(this.key)}: id ${id} should be in ${seg.path}, which holds only ${entries} entries`);
+    }
+    const k = floorIndex(relIds, frames, rel);
+    const off = offsets[k];
+    const end = k + 1 < frames ? offsets[k + 1] : limit;
+    const h = this.#getHeader;
     const raw = this.#frame(seg, sealed, off, end - off, h);
     this.#ctx.counters.entriesRead++;
     // A cached payload is shared and a payload read through a view (readStrategy
     // "mmap") aliases the mapping: hand out a copy the caller may change.
     if (h.count === 1) return this.#ctx.blocks !== undefined || (sealed && this.#ctx.views !== undefined) ? raw.slice() : raw;
-    const r = entryRange(raw, h.count, rel - f.relIds[k]);
+    const r = entryRange(raw, h.count, rel - relIds[k]);
     if (r === undefined) {
       throw new WalError("CORRUPTION", `stream ${JSON.stringify(this.key)}, segment ${seg.path}, offset ${off}: batch length table does not add up`);
     }
@@ -922,6 +941,30 @@ export class Stream {
     if (n > 0) fs.syncDir(this.dir);
     return n;
   }
+}
+
+/** Reads of at most this many bytes are carved out of a shared slab. */
+const SLAB_MAX_READ = 2048;
+const SLAB_SIZE = 32 * 1024;
+let slab = new Uint8Array(0);
+let slabPos = 0;
+
+/**
+ * A fresh buffer of `len` bytes for a positional read. Small ones are
+ * consecutive pieces of one 32 KiB slab (as Node's Buffer pool does): one
+ * backing-store allocation per ~200 small reads instead of one per read.
+ * Every piece is handed out once, so a caller that keeps or changes the
+ * returned bytes affects nobody else; a kept piece keeps its slab alive.
+ */
+function allocRead(len: number): Uint8Array {
+  if (len > SLAB_MAX_READ) return new Uint8Array(len);
+  if (slabPos + len > slab.length) {
+    slab = new Uint8Array(SLAB_SIZE);
+    slabPos = 0;
+  }
+  const b = slab.subarray(slabPos, slabPos + len);
+  slabPos += (len + 7) & ~7;
+  return b;
 }
 
 /** Concatenates a batch's raw payload: count u32 lengths, then the entries. */

@@ -153,6 +153,8 @@ export class Wal {
   #arrivals = 0;
   #spins = 0;
   #timer: ReturnType<typeof setTimeout> | undefined;
+  /** "interval": when the oldest data not yet fsynced was written (undefined: all synced). */
+  #unsyncedSince: number | undefined;
 
   #entriesWritten = 0;
   #latencySumUs = 0;
@@ -400,6 +402,13 @@ export class Wal {
       if (!needSync && this.#opts.syncMode === "batch-only") {
         for (const w of waiters) if (w.sync) needSync = true;
       }
+      if (this.#opts.syncMode === "interval") {
+        // Appends that await each other chain through microtasks and starve the timer:
+        // once the oldest unsynced data is a window old, sync here instead.
+        const t = performance.now();
+        if (this.#unsyncedSince !== undefined && t - this.#unsyncedSince >= this.#opts.syncIntervalMs) needSync = true;
+        else this.#unsyncedSince ??= t;
+      }
       let syncError: WalError | undefined;
       if (needSync) syncError = this.#syncAll();
       const now = performance.now();
@@ -458,6 +467,7 @@ export class Wal {
       this.#fsyncs += files;
       this.#ctx.emit({ type: "fsync", files, durationUs: (performance.now() - t0) * 1000 });
     }
+    this.#unsyncedSince = undefined;
     return undefined;
   }
 

@@ -332,6 +332,8 @@ export class Stream {
    * pending buffer and hands out its ids. Returns the first id.
    */
   encode(one: Uint8Array | undefined, entries: Uint8Array[] | undefined): number {
+    // A frame of count 1 holds the entry's bytes alone (FORMAT.md): a batch of one is a single entry.
+    if (one === undefined && entries!.length === 1) one = entries![0];
     const count = one !== undefined ? 1 : entries!.length;
     let rawLen = 0;
     if (one !== undefined) {

@@ -14,7 +14,7 @@
  */
 
 import { ioError, WalError } from "./errors.ts";
-import { joinPath, type WalFs, type WalLock } from "./io.ts";
+import { joinPath, type WalFile, type WalFs, type WalLock } from "./io.ts";
 import { type ResolvedOptions, validateOptions, type WalEvent, type WalOptions } from "./options.ts";
 import { crc32Implementation, initCrc32, registerNativeCrc32 } from "./format/crc32.ts";
 import { decodeStreamName, encodeStreamName } from "./format/stream_name.ts";
@@ -274,7 +274,7 @@ export class Wal {
     for (const w of rec.warnings) emit({ type: "warning", message: w });
     const recovery: RecoveryInfo = { ...rec, durationMs: performance.now() - t0 };
     const wal = new Wal(opts, fs, lock, recovery, ctx, failure);
-    handles.onEvict = (path) => wal.#syncEvicted(path);
+    handles.onEvict = (path, file) => wal.#syncEvicted(path, file);
     for (const s of streams) wal.#streams.set(s.key, s);
     return wal;
   }
@@ -472,11 +472,13 @@ export class Wal {
   }
 
   /** A dirty handle about to be closed by the LRU is synced first, so no fsync error is lost. */
-  #syncEvicted(path: string): void {
+  #syncEvicted(path: string, file: WalFile): void {
     for (const s of this.#streams.values()) {
       if (s.activePath() === path && s.dirty) {
         try {
-          s.sync();
+          // Through the handle being closed: looking it up in the cache would reopen it
+          // (or, from closeAll, move it to the end of the map being iterated, forever).
+          s.sync(file);
           this.#fsyncs++;
         } catch (e) {
           this.#failure ??= ioError(`fsync of ${path} before closing it failed`, e);

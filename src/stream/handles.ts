@@ -63,7 +63,8 @@ export class HandleCache {
   /** Closes every handle. Errors are collected and the first rethrown. */
   closeAll(): void {
     let first: unknown;
-    for (const [path, slot] of this.#slots) {
+    // A snapshot: onEvict must not be able to make this loop revisit a slot.
+    for (const [path, slot] of [...this.#slots]) {
       try {
         this.onEvict?.(path, slot.file);
         slot.file.close();

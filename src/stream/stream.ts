@@ -554,12 +554,15 @@ export class Stream {
     return a;
   }
 
-  /** fdatasyncs the active segment if it has unsynced bytes. */
-  sync(): void {
+  /**
+   * fdatasyncs the active segment if it has unsynced bytes, through `file`
+   * if given (a handle of it being closed by the LRU), else its cached handle.
+   */
+  sync(file?: WalFile): void {
     const a = this.#active;
     if (a === undefined || a.size === a.synced) return;
     try {
-      this.#ctx.handles.get(a.seg.path, "write").datasync();
+      (file ?? this.#ctx.handles.get(a.seg.path, "write")).datasync();
     } catch (e) {
       throw this.#ctx.syncFailed(a.seg.path, e);
     }

@@ -939,7 +939,7 @@ describe("segment rotation", () => {
       const opts = { root, fs: nodeFs, maxSegmentSize, syncMode: "async" as const };
       let wal = await Wal.open(opts);
       const data: Uint8Array[] = [];
-      for (let i = 0; i < 150; i++) {
+      for (let i = 0; i < 100; i++) {
         data.push(pattern((i * 53) % 180, i));
         assert.equal(await wal.append("r", data[i]), i);
       }
@@ -971,9 +971,9 @@ describe("segment rotation", () => {
         const all = await collect(wal.iter("r"));
         assert.equal(all.length, data.length);
         all.forEach((e, i) => assert.deepEqual(e.data, data[i]));
-        for (const i of [0, 17, 74, 149]) assert.deepEqual(await wal.get("r", i), data[i]);
+        for (const i of [0, 17, 74, 99]) assert.deepEqual(await wal.get("r", i), data[i]);
         assert.equal(wal.stats().segmentsCreated, 0);
-        assert.equal(await wal.append("r", b("next")), 150);
+        assert.equal(await wal.append("r", b("next")), 100);
       } finally {
         await wal.close();
       }
@@ -1047,6 +1047,49 @@ describe("segment rotation", () => {
       await wal.close();
     }
   });
+});
+
+// ------------------------------------------------------- open file handles
+
+describe("maxOpenSegments", () => {
+  for (const syncMode of ["strict", "async", "interval"] as const) {
+    it(`1 open handle (${syncMode}): many streams and segments interleaved, never more files open, all data kept`, async () => {
+      const opts = { root: freshRoot(), fs: nodeFs, maxOpenSegments: 1, maxSegmentSize: 300, syncMode };
+      let wal = await Wal.open(opts);
+      const streams = ["a", "b", "c", "d"];
+      const val = (st: string, i: number) => `${st}${i}-${"y".repeat(i % 30)}`;
+      const N = 24;
+      for (let i = 0; i < N; i++) {
+        for (const st of streams) await wal.append(st, b(val(st, i)));
+        if (i % 7 === 0) {
+          for (const st of streams) assert.equal(s(await wal.get(st, i >> 1)), val(st, i >> 1));
+        }
+        assert.ok(wal.stats().openFiles <= 1, `${wal.stats().openFiles} files open`);
+      }
+      // iterations of four streams, interleaved with appends to a fifth
+      const its = streams.map((st) => wal.iterSync(st));
+      for (let k = 0; k < N; k++) {
+        for (let j = 0; j < streams.length; j++) {
+          const r = its[j].next();
+          assert.equal(r.done, false);
+          assert.equal(r.value!.id, k);
+          assert.equal(s(r.value!.data), val(streams[j], k));
+          await wal.append("e", b("x"));
+        }
+      }
+      assert.ok(wal.stats().openFiles <= 1);
+      await wal.close();
+      wal = await Wal.open(opts);
+      try {
+        for (const st of streams) {
+          assert.deepEqual((await collect(wal.iter(st))).map((e) => s(e.data)), Array.from({ length: N }, (_, i) => val(st, i)));
+        }
+        assert.equal(wal.nextId("e"), N * streams.length);
+      } finally {
+        await wal.close();
+      }
+    });
+  }
 });
 
 // -------------------------------------------------------------------- locks

@@ -584,6 +584,11 @@ describe("garbage in the root", () => {
       assert.equal(s(await wal.get("good", 0)), "1");
       assert.equal(await wal.append("good", b("2")), 1);
       assert.equal(await wal.append("looksok2", b("x")), 0);
+      // a stream whose directory name is taken by a file: a clear error, and the id is not used up
+      const m = await rejectsCode(wal.append("looksok", b("x")), "IO");
+      assert.ok(m.includes("looksok"), m);
+      assert.equal(wal.nextId("looksok"), 0);
+      assert.equal(await wal.get("looksok", 0), undefined);
     } finally {
       await wal.close();
     }

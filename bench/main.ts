@@ -1,0 +1,780 @@
+/**
+ * The main benchmark (SPEC §7): every figure as a ratio against a bare
+ * `node:fs` loop run in the same process, on the same machine, in the same
+ * run, so the ratios hold on a noisy box. Ends with one line
+ * `BENCH_JSON {...}` holding every figure.
+ *
+ * Run: `deno run -A bench/main.ts`, `bun bench/main.ts`, or compiled
+ * `node npm/bench/main.js` (`npm run bench` builds and runs all three).
+ * Flags: `--quick` (smaller sizes), `--mem-mib N` (size of the memory test,
+ * default 1024, quick 256; env IRONWAL_BENCH_MEM_MIB), `--only a,b` (figure
+ * keys: latency, concurrent, async, batch, get, iter, open, memory, codecs,
+ * sharded).
+ *
+ * @module
+ */
+
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import process from "node:process";
+import { fileURLToPath } from "node:url";
+import { Wal } from "../mod.ts";
+import type { WalOptions } from "../mod.ts";
+import { SEGMENT_HEADER } from "../src/format/segment.ts";
+import { FRAME_HEADER } from "../src/format/frame.ts";
+import { benchCodecs } from "./lz4.ts";
+
+// ------------------------------------------------------------------ setup
+
+const g = globalThis as { Bun?: { version: string; gc?: (force: boolean) => void }; Deno?: { version: { deno: string } }; gc?: () => void };
+const runtime = g.Bun !== undefined ? "bun" : g.Deno !== undefined ? "deno" : "node";
+const runtimeVersion = g.Bun !== undefined ? g.Bun.version : g.Deno !== undefined ? g.Deno.version.deno : process.versions.node;
+
+const argv = process.argv.slice(2);
+function flag(name: string): string | undefined {
+  const i = argv.findIndex((a) => a === name || a.startsWith(name + "="));
+  if (i < 0) return undefined;
+  const a = argv[i];
+  return a.includes("=") ? a.slice(a.indexOf("=") + 1) : (argv[i + 1] ?? "");
+}
+const quick = argv.includes("--quick");
+const only = new Set((flag("--only") ?? "").split(",").filter((s) => s !== ""));
+const want = (k: string) => only.size === 0 || only.has(k);
+
+const P = quick
+  ? {
+    latencyN: 600,
+    writers: 256,
+    perWriter: 20,
+    asyncN: 60_000,
+    batchMiB: 64,
+    getEntries: 50_000,
+    getReads: 100_000,
+    iterMiB: 64,
+    openSegments: 1000,
+    openPerSegment: 1000,
+    openRuns: 5,
+    memMiB: 256,
+  }
+  : {
+    latencyN: 2000,
+    writers: 256,
+    perWriter: 100,
+    asyncN: 300_000,
+    batchMiB: 256,
+    getEntries: 200_000,
+    getReads: 400_000,
+    iterMiB: 256,
+    openSegments: 1000,
+    openPerSegment: 1000,
+    openRuns: 9,
+    memMiB: 1024,
+  };
+const memOverride = flag("--mem-mib") ?? process.env.IRONWAL_BENCH_MEM_MIB;
+if (memOverride !== undefined && memOverride !== "") {
+  const n = Number(memOverride);
+  if (!Number.isFinite(n) || n <= 0) throw new Error(`--mem-mib must be a positive number, got ${memOverride}`);
+  P.memMiB = n;
+}
+
+const tmpRoot = fs.mkdtempSync(path.join(os.tmpdir(), "ironwal-bench-"));
+let dirSeq = 0;
+function freshDir(name: string): string {
+  const d = path.join(tmpRoot, `${++dirSeq}-${name}`);
+  fs.mkdirSync(d);
+  return d;
+}
+function rm(p: string): void {
+  fs.rmSync(p, { recursive: true, force: true });
+}
+
+const now = () => performance.now();
+function gc(): void {
+  if (typeof g.gc === "function") g.gc();
+  else g.Bun?.gc?.(true);
+}
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+function bytes(n: number, seed = 1): Uint8Array {
+  const b = new Uint8Array(n);
+  let s = seed * 2654435761 >>> 0 || 1;
+  for (let i = 0; i < n; i++) {
+    s ^= s << 13;
+    s >>>= 0;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    s >>>= 0;
+    b[i] = s & 0xff;
+  }
+  return b;
+}
+
+function quantile(sorted: number[], q: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * (sorted.length - 1)))];
+}
+function median(a: number[]): number {
+  return quantile([...a].sort((x, y) => x - y), 0.5);
+}
+
+// ---------------------------------------------------------------- figures
+
+interface Figure {
+  key: string;
+  name: string;
+  unit: string;
+  ours: number;
+  bare: number | null;
+  /** ours / bare (for latency and time: ours / bare too; the target says which way). */
+  ratio: number | null;
+  /** Target on the ratio (or on `ours` when bare is null). */
+  target: { op: ">=" | "<=" | "<"; value: number; on: "ratio" | "ours" } | null;
+  pass: boolean | null;
+  note?: string;
+}
+const figures: Figure[] = [];
+const extras: Record<string, unknown> = {};
+
+function fmt(x: number): string {
+  if (!Number.isFinite(x)) return String(x);
+  const a = Math.abs(x);
+  if (a >= 100_000) return Math.round(x).toLocaleString("en-US");
+  if (a >= 100) return x.toFixed(0);
+  if (a >= 10) return x.toFixed(1);
+  if (a >= 1) return x.toFixed(2);
+  return x.toFixed(3);
+}
+
+function report(
+  key: string,
+  name: string,
+  unit: string,
+  ours: number,
+  bare: number | null,
+  target: Figure["target"],
+  note?: string,
+): void {
+  const ratio = bare === null ? null : ours / bare;
+  let pass: boolean | null = null;
+  if (target !== null) {
+    const v = target.on === "ratio" ? ratio! : ours;
+    pass = target.op === ">=" ? v >= target.value : target.op === "<=" ? v <= target.value : v < target.value;
+  }
+  const f: Figure = { key, name, unit, ours, bare, ratio, target, pass };
+  if (note !== undefined) f.note = note;
+  figures.push(f);
+  const t = target === null
+    ? "no target"
+    : `target ${target.on === "ratio" ? "ratio " : ""}${target.op} ${target.value}${target.on === "ours" ? " " + unit : "×"}`;
+  const verdict = pass === null ? "INFO" : pass ? "PASS" : "FALL SHORT";
+  console.log(
+    `${name}: ours ${fmt(ours)} ${unit}, bare ${bare === null ? "-" : `${fmt(bare)} ${unit}`}, ` +
+      `ratio ${ratio === null ? "-" : fmt(ratio) + "×"} (${t}) ${verdict}${note ? `  [${note}]` : ""}`,
+  );
+}
+
+async function openWal(root: string, o: WalOptions = {}): Promise<Wal> {
+  return await Wal.open({ root, ...o });
+}
+
+/** Appends `n` entries without awaiting each: windows of `win` settled with Promise.all. */
+async function pipelined(wal: Wal, stream: string, n: number, data: (i: number) => Uint8Array, win = 1024): Promise<void> {
+  const ps: Promise<number>[] = new Array(win);
+  for (let i = 0; i < n;) {
+    const m = Math.min(win, n - i);
+    if (ps.length !== m) ps.length = m;
+    for (let j = 0; j < m; j++) ps[j] = wal.append(stream, data(i + j));
+    await Promise.all(ps);
+    i += m;
+  }
+}
+
+// 1 + 2: strict ---------------------------------------------------------
+
+/** Bare loop: writeSync + fdatasync per `size`-byte write into a fresh growing file. Returns latencies (ms). */
+function bareFsyncLoop(file: string, n: number, data: Uint8Array): number[] {
+  const fd = fs.openSync(file, "w");
+  const lat: number[] = new Array(n);
+  let pos = 0;
+  try {
+    for (let i = 0; i < n; i++) {
+      const t = now();
+      fs.writeSync(fd, data, 0, data.length, pos);
+      fs.fdatasyncSync(fd);
+      lat[i] = now() - t;
+      pos += data.length;
+    }
+  } finally {
+    fs.closeSync(fd);
+  }
+  return lat;
+}
+
+async function benchStrict(): Promise<void> {
+  const data = bytes(128);
+  let bareTotalMs = 0;
+  let bareCount = 0;
+  if (want("latency")) {
+    const dir = freshDir("strict-latency");
+    const wal = await openWal(path.join(dir, "wal"), { syncMode: "strict" });
+    for (let i = 0; i < 50; i++) await wal.append("s", data); // warm-up
+    bareFsyncLoop(path.join(dir, "bare-warm"), 50, data);
+    const ours: number[] = [];
+    const bare: number[] = [];
+    const rounds = 4;
+    const per = Math.ceil(P.latencyN / rounds);
+    // Alternate bare and ours so that drifts of the (virtual) disk hit both.
+    for (let r = 0; r < rounds; r++) {
+      const b = bareFsyncLoop(path.join(dir, `bare-${r}`), per, data);
+      for (const x of b) bare.push(x);
+      for (let i = 0; i < per; i++) {
+        const t = now();
+        await wal.append("s", data);
+        ours.push(now() - t);
+      }
+    }
+    await wal.close();
+    for (const x of bare) bareTotalMs += x;
+    bareCount = bare.length;
+    ours.sort((a, b) => a - b);
+    bare.sort((a, b) => a - b);
+    report("strictP50", "1. strict 128 B append p50 latency (1 writer)", "µs", quantile(ours, 0.5) * 1000, quantile(bare, 0.5) * 1000, {
+      op: "<=",
+      value: 1.3,
+      on: "ratio",
+    });
+    report("strictP99", "1. strict 128 B append p99 latency (1 writer)", "µs", quantile(ours, 0.99) * 1000, quantile(bare, 0.99) * 1000, null);
+    rm(dir);
+  }
+  if (want("concurrent")) {
+    const dir = freshDir("strict-concurrent");
+    if (bareCount === 0) {
+      const b = bareFsyncLoop(path.join(dir, "bare"), Math.min(1000, P.latencyN), data);
+      for (const x of b) bareTotalMs += x;
+      bareCount = b.length;
+    }
+    const bareRate = bareCount / (bareTotalMs / 1000);
+    const wal = await openWal(path.join(dir, "wal"), { syncMode: "strict" });
+    const run = async (per: number) => {
+      const t = now();
+      await Promise.all(Array.from({ length: P.writers }, async () => {
+        for (let i = 0; i < per; i++) await wal.append("s", data);
+      }));
+      return (P.writers * per) / ((now() - t) / 1000);
+    };
+    await run(3); // warm-up
+    const rate = Math.max(await run(P.perWriter), await run(P.perWriter));
+    const fsyncs = wal.stats().fsyncs;
+    await wal.close();
+    report("strictConcurrent", `2. strict, ${P.writers} concurrent appenders of 128 B`, "appends/s", rate, bareRate, {
+      op: ">=",
+      value: 20,
+      on: "ratio",
+    }, `${fsyncs} fsyncs`);
+    rm(dir);
+  }
+}
+
+// 3 + 4: async ----------------------------------------------------------
+
+async function benchAsync(): Promise<void> {
+  if (want("async")) {
+    const data = bytes(128);
+    const n = P.asyncN;
+    let bare = 0;
+    let awaited = 0;
+    let piped = 0;
+    for (let round = 0; round < 2; round++) {
+      const dir = freshDir("async-128");
+      {
+        const fd = fs.openSync(path.join(dir, "bare"), "w");
+        let pos = 0;
+        const t = now();
+        for (let i = 0; i < n; i++) {
+          fs.writeSync(fd, data, 0, 128, pos);
+          pos += 128;
+        }
+        bare = Math.max(bare, n / ((now() - t) / 1000));
+        fs.closeSync(fd);
+      }
+      {
+        const wal = await openWal(path.join(dir, "wal-a"), { syncMode: "async" });
+        await wal.append("s", data);
+        const t = now();
+        for (let i = 0; i < n; i++) await wal.append("s", data);
+        awaited = Math.max(awaited, n / ((now() - t) / 1000));
+        await wal.close();
+      }
+      {
+        const wal = await openWal(path.join(dir, "wal-p"), { syncMode: "async" });
+        await wal.append("s", data);
+        const t = now();
+        await pipelined(wal, "s", n, () => data);
+        piped = Math.max(piped, n / ((now() - t) / 1000));
+        await wal.close();
+      }
+      rm(dir);
+    }
+    report("async128Awaited", "3a. async 128 B appends, awaiting each", "entries/s", awaited, bare, { op: ">=", value: 1.0, on: "ratio" });
+    report("async128Pipelined", "3b. async 128 B appends, pipelined (windows of 1024)", "entries/s", piped, bare, {
+      op: ">=",
+      value: 1.0,
+      on: "ratio",
+    });
+  }
+  if (want("batch")) {
+    const entries = Array.from({ length: 16 }, (_, i) => bytes(4096, i + 7));
+    const chunk = new Uint8Array(16 * 4096);
+    for (let i = 0; i < 16; i++) chunk.set(entries[i], i * 4096);
+    const total = P.batchMiB * 1024 * 1024;
+    const batches = Math.ceil(total / chunk.length);
+    let bare = 0;
+    let awaited = 0;
+    let piped = 0;
+    for (let round = 0; round < 2; round++) {
+      const dir = freshDir("async-batch");
+      {
+        const fd = fs.openSync(path.join(dir, "bare"), "w");
+        let pos = 0;
+        const t = now();
+        for (let i = 0; i < batches; i++) {
+          fs.writeSync(fd, chunk, 0, chunk.length, pos);
+          pos += chunk.length;
+        }
+        bare = Math.max(bare, (batches * chunk.length) / 1e6 / ((now() - t) / 1000));
+        fs.closeSync(fd);
+        rm(path.join(dir, "bare"));
+      }
+      {
+        const wal = await openWal(path.join(dir, "wal-a"), { syncMode: "async" });
+        await wal.appendBatch("s", entries);
+        const t = now();
+        for (let i = 0; i < batches; i++) await wal.appendBatch("s", entries);
+        awaited = Math.max(awaited, (batches * chunk.length) / 1e6 / ((now() - t) / 1000));
+        await wal.close();
+        rm(path.join(dir, "wal-a"));
+      }
+      {
+        const wal = await openWal(path.join(dir, "wal-p"), { syncMode: "async" });
+        await wal.appendBatch("s", entries);
+        const ps: Promise<unknown>[] = new Array(16);
+        const t = now();
+        for (let i = 0; i < batches; i += 16) {
+          const m = Math.min(16, batches - i);
+          ps.length = m;
+          for (let j = 0; j < m; j++) ps[j] = wal.appendBatch("s", entries);
+          await Promise.all(ps);
+        }
+        piped = Math.max(piped, (batches * chunk.length) / 1e6 / ((now() - t) / 1000));
+        await wal.close();
+      }
+      rm(dir);
+    }
+    const note = `${P.batchMiB} MiB, 64 MiB segments (each roll fdatasyncs the sealed segment)`;
+    report("asyncBatchAwaited", "4a. async appendBatch 16 × 4 KiB, awaiting each", "MB/s", awaited, bare, { op: ">=", value: 0.6, on: "ratio" }, note);
+    report("asyncBatchPipelined", "4b. async appendBatch 16 × 4 KiB, 16 in flight", "MB/s", piped, bare, { op: ">=", value: 0.6, on: "ratio" }, note);
+  }
+}
+
+// 5 + 6: reads ----------------------------------------------------------
+
+/** Segment files of stream directory `dir`, oldest first. */
+function segmentFiles(dir: string): string[] {
+  return fs.readdirSync(dir).filter((n) => n.endsWith(".wal")).sort().map((n) => path.join(dir, n));
+}
+
+function streamDir(root: string): string {
+  const d = fs.readdirSync(root).filter((n) => fs.statSync(path.join(root, n)).isDirectory());
+  if (d.length !== 1) throw new Error(`expected one stream directory in ${root}, found ${d.join(", ")}`);
+  return path.join(root, d[0]);
+}
+
+async function benchGet(): Promise<void> {
+  const dir = freshDir("get");
+  const root = path.join(dir, "wal");
+  const n = P.getEntries;
+  const entry = (i: number) => {
+    const b = new Uint8Array(128);
+    b[0] = i & 0xff;
+    b[1] = (i >> 8) & 0xff;
+    b[2] = (i >> 16) & 0xff;
+    return b;
+  };
+  {
+    const wal = await openWal(root, { syncMode: "async", maxSegmentSize: 4 * 1024 * 1024 });
+    await pipelined(wal, "s", n, entry);
+    await wal.close();
+  }
+  // Where each id is: every frame is FRAME_HEADER + 128 bytes after a segment header.
+  const files = segmentFiles(streamDir(root));
+  const fds = files.map((f) => fs.openSync(f, "r"));
+  const frame = FRAME_HEADER + 128;
+  const segOfId = new Int32Array(n);
+  const offOfId = new Float64Array(n);
+  {
+    let id = 0;
+    for (let s = 0; s < files.length; s++) {
+      const cnt = (fs.statSync(files[s]).size - SEGMENT_HEADER) / frame;
+      if (!Number.isInteger(cnt)) throw new Error(`unexpected segment size of ${files[s]}`);
+      for (let k = 0; k < cnt; k++, id++) {
+        segOfId[id] = s;
+        offOfId[id] = SEGMENT_HEADER + k * frame + FRAME_HEADER;
+      }
+    }
+    if (id !== n) throw new Error(`found ${id} entries in the segment files, wrote ${n}`);
+  }
+  const reads = P.getReads;
+  const ids = new Uint32Array(reads);
+  {
+    let s = 0x2545f491;
+    for (let i = 0; i < reads; i++) {
+      s ^= s << 13;
+      s >>>= 0;
+      s ^= s >>> 17;
+      s ^= s << 5;
+      s >>>= 0;
+      ids[i] = s % n;
+    }
+  }
+  const buf = new Uint8Array(128);
+  const bareRun = () => {
+    const t = now();
+    for (let i = 0; i < reads; i++) {
+      const id = ids[i];
+      fs.readSync(fds[segOfId[id]], buf, 0, 128, offOfId[id]);
+    }
+    return reads / ((now() - t) / 1000);
+  };
+  // Sanity: the bare loop reads the very bytes get returns.
+  for (let i = 0; i < 3; i++) {
+    const id = ids[i];
+    fs.readSync(fds[segOfId[id]], buf, 0, 128, offOfId[id]);
+    if (buf[0] !== (id & 0xff) || buf[1] !== ((id >> 8) & 0xff) || buf[2] !== ((id >> 16) & 0xff)) {
+      throw new Error("bench: bare offsets do not match the stored entries");
+    }
+  }
+  const configs: [string, string, WalOptions][] = [
+    ["getStandard", 'readStrategy "standard"', { readStrategy: "standard" }],
+    ["getMmap", 'readStrategy "mmap"', { readStrategy: "mmap" }],
+    ["getBlockCache", 'blockCacheSize 64 MiB', { readStrategy: "standard", blockCacheSize: 64 * 1024 * 1024 }],
+  ];
+  bareRun(); // warm the page cache
+  const getSyncRates: Record<string, number> = {};
+  for (const [key, label, o] of configs) {
+    const wal = await openWal(root, { syncMode: "async", maxSegmentSize: 4 * 1024 * 1024, ...o });
+    const ourRun = async () => {
+      const t = now();
+      for (let i = 0; i < reads; i++) {
+        const d = await wal.get("s", ids[i]);
+        if (d === undefined) throw new Error(`get ${ids[i]} missing`);
+      }
+      return reads / ((now() - t) / 1000);
+    };
+    const syncRun = () => {
+      const t = now();
+      for (let i = 0; i < reads; i++) wal.getSync("s", ids[i]);
+      return reads / ((now() - t) / 1000);
+    };
+    const d = await wal.get("s", ids[7]);
+    if (d === undefined || d[0] !== (ids[7] & 0xff) || d[1] !== ((ids[7] >> 8) & 0xff)) throw new Error("get returned the wrong entry");
+    await ourRun(); // warm-up (fills the caches)
+    let ours = 0;
+    let bare = 0;
+    let sync = 0;
+    for (let r = 0; r < 2; r++) {
+      bare = Math.max(bare, bareRun());
+      ours = Math.max(ours, await ourRun());
+      sync = Math.max(sync, syncRun());
+    }
+    await wal.close();
+    getSyncRates[key] = sync;
+    report(key, `5. random get of 128 B entries, ${label}`, "reads/s", ours, bare, { op: ">=", value: 0.5, on: "ratio" }, `getSync ${fmt(sync)}/s`);
+  }
+  extras.getSync = getSyncRates;
+  for (const fd of fds) fs.closeSync(fd);
+  rm(dir);
+}
+
+async function benchIter(): Promise<void> {
+  const dir = freshDir("iter");
+  const root = path.join(dir, "wal");
+  const n = Math.ceil((P.iterMiB * 1024 * 1024) / 4096);
+  const data = bytes(4096, 3);
+  const seg = 16 * 1024 * 1024;
+  {
+    const wal = await openWal(root, { syncMode: "async", maxSegmentSize: seg });
+    await pipelined(wal, "s", n, () => data, 256);
+    await wal.close();
+  }
+  const files = segmentFiles(streamDir(root));
+  let fileBytes = 0;
+  for (const f of files) fileBytes += fs.statSync(f).size;
+  const buf = new Uint8Array(64 * 1024);
+  const bareRun = () => {
+    const t = now();
+    let total = 0;
+    for (const f of files) {
+      const fd = fs.openSync(f, "r");
+      let pos = 0;
+      for (;;) {
+        const got = fs.readSync(fd, buf, 0, buf.length, pos);
+        if (got === 0) break;
+        pos += got;
+        total += buf[0];
+      }
+      fs.closeSync(fd);
+    }
+    if (total < 0) console.log(total);
+    return fileBytes / 1e6 / ((now() - t) / 1000);
+  };
+  bareRun(); // warm the page cache
+  const iterSyncRates: Record<string, number> = {};
+  for (const [key, label, o] of [
+    ["iterStandard", 'readStrategy "standard"', { readStrategy: "standard" }],
+    ["iterMmap", 'readStrategy "mmap"', { readStrategy: "mmap" }],
+  ] as [string, string, WalOptions][]) {
+    const wal = await openWal(root, { syncMode: "async", maxSegmentSize: seg, ...o });
+    const ourRun = async () => {
+      const t = now();
+      let count = 0;
+      let x = 0;
+      for await (const e of wal.iter("s")) {
+        count++;
+        x += e.data[0];
+      }
+      if (count !== n) throw new Error(`iter gave ${count} entries, wrote ${n}`);
+      if (x < 0) console.log(x);
+      return fileBytes / 1e6 / ((now() - t) / 1000);
+    };
+    const syncRun = () => {
+      const t = now();
+      let count = 0;
+      for (const _e of wal.iterSync("s")) count++;
+      if (count !== n) throw new Error(`iterSync gave ${count} entries, wrote ${n}`);
+      return fileBytes / 1e6 / ((now() - t) / 1000);
+    };
+    await ourRun(); // warm-up
+    let ours = 0;
+    let bare = 0;
+    let sync = 0;
+    for (let r = 0; r < 2; r++) {
+      bare = Math.max(bare, bareRun());
+      ours = Math.max(ours, await ourRun());
+      sync = Math.max(sync, syncRun());
+    }
+    await wal.close();
+    iterSyncRates[key] = sync;
+    report(key, `6. iter over 4 KiB entries, ${label}`, "MB/s", ours, bare, { op: ">=", value: 0.5, on: "ratio" }, `iterSync ${fmt(sync)} MB/s; ${P.iterMiB} MiB`);
+  }
+  extras.iterSync = iterSyncRates;
+  rm(dir);
+}
+
+// 7: open ---------------------------------------------------------------
+
+async function benchOpen(): Promise<void> {
+  const dir = freshDir("open");
+  const big = path.join(dir, "big");
+  const small = path.join(dir, "small");
+  const entry = bytes(16, 5);
+  const total = P.openSegments * P.openPerSegment;
+  const tb = now();
+  {
+    const wal = await openWal(big, { syncMode: "async", maxEntriesPerSegment: P.openPerSegment });
+    await pipelined(wal, "s", total, () => entry, 1000);
+    await wal.close();
+  }
+  const buildMs = now() - tb;
+  {
+    const wal = await openWal(small, { syncMode: "async", maxEntriesPerSegment: P.openPerSegment });
+    await pipelined(wal, "s", P.openPerSegment, () => entry, 1000);
+    await wal.close();
+  }
+  const segs = segmentFiles(streamDir(big)).length;
+  const timeOpen = async (root: string) => {
+    const t = now();
+    const wal = await Wal.open({ root, syncMode: "async", maxEntriesPerSegment: P.openPerSegment });
+    const ms = now() - t;
+    await wal.close();
+    return ms;
+  };
+  await timeOpen(small);
+  await timeOpen(big);
+  const bigMs: number[] = [];
+  const smallMs: number[] = [];
+  for (let i = 0; i < P.openRuns; i++) {
+    smallMs.push(await timeOpen(small));
+    bigMs.push(await timeOpen(big));
+  }
+  {
+    // Check the big one really holds what was written.
+    const wal = await Wal.open({ root: big, syncMode: "async" });
+    if (wal.nextId("s") !== total) throw new Error(`big stream reopened with nextId ${wal.nextId("s")}, wrote ${total}`);
+    await wal.close();
+  }
+  report(
+    "openTime",
+    `7. open: ${segs} segments / ${total.toLocaleString("en-US")} entries vs 1 segment / ${P.openPerSegment} entries`,
+    "ms",
+    median(bigMs),
+    median(smallMs),
+    { op: "<=", value: 3, on: "ratio" },
+    `median of ${P.openRuns}; big stream built in ${(buildMs / 1000).toFixed(1)} s`,
+  );
+  rm(dir);
+}
+
+// 8: memory -------------------------------------------------------------
+
+async function benchMemory(): Promise<void> {
+  const dir = freshDir("memory");
+  const entries = Array.from({ length: 16 }, (_, i) => bytes(4096, i + 11));
+  const chunk = new Uint8Array(16 * 4096);
+  for (let i = 0; i < 16; i++) chunk.set(entries[i], i * 4096);
+  const total = P.memMiB * 1024 * 1024;
+  const batches = Math.ceil(total / chunk.length);
+  const rss = () => process.memoryUsage().rss;
+
+  // Ours first, on the process as the earlier figures left it.
+  gc();
+  await sleep(20);
+  const base = rss();
+  let peak = base;
+  const t = now();
+  const wal = await openWal(path.join(dir, "wal"), { syncMode: "async" });
+  const ps: Promise<unknown>[] = new Array(16);
+  for (let i = 0; i < batches; i += 16) {
+    const m = Math.min(16, batches - i);
+    ps.length = m;
+    for (let j = 0; j < m; j++) ps[j] = wal.appendBatch("s", entries);
+    await Promise.all(ps);
+    if ((i & 255) === 0) {
+      const r = rss();
+      if (r > peak) peak = r;
+    }
+  }
+  peak = Math.max(peak, rss());
+  const stats = wal.stats();
+  await wal.close();
+  const secs = (now() - t) / 1000;
+  rm(path.join(dir, "wal"));
+
+  gc();
+  await sleep(20);
+  const bareBase = rss();
+  let barePeak = bareBase;
+  {
+    const fd = fs.openSync(path.join(dir, "bare"), "w");
+    let pos = 0;
+    for (let i = 0; i < batches; i++) {
+      fs.writeSync(fd, chunk, 0, chunk.length, pos);
+      pos += chunk.length;
+      if ((i & 255) === 0) {
+        const r = rss();
+        if (r > barePeak) barePeak = r;
+      }
+    }
+    fs.closeSync(fd);
+  }
+  barePeak = Math.max(barePeak, rss());
+  rm(dir);
+  const MiB = 1024 * 1024;
+  report(
+    "memoryGrowth",
+    `8. RSS growth appending ${P.memMiB} MiB (async, 16 × 4 KiB batches, 16 in flight)`,
+    "MiB",
+    (peak - base) / MiB,
+    (barePeak - bareBase) / MiB,
+    { op: "<", value: 64, on: "ours" },
+    `${((batches * chunk.length) / 1e6 / secs).toFixed(0)} MB/s; WAL's own estimate ${(stats.memoryUsageBytes / MiB).toFixed(2)} MiB`,
+  );
+}
+
+// 9 + 10 ----------------------------------------------------------------
+
+async function benchCodecFigures(): Promise<void> {
+  const r = await benchCodecs();
+  extras.codecs = r;
+  report("lz4Compress", "9. LZ4 compress (frame, JSON-like text)", "MB/s", r.lz4CompressMBps, null, { op: ">=", value: 400, on: "ours" });
+  report("lz4Decompress", "9. LZ4 decompress (frame, JSON-like text)", "MB/s", r.lz4DecompressMBps, null, { op: ">=", value: 1000, on: "ours" });
+  report("deflateCompress", "9. DEFLATE level 1 compress (fflate)", "MB/s", r.deflateMBps, null, null);
+  report("deflateDecompress", "9. DEFLATE level 1 decompress (fflate)", "MB/s", r.inflateMBps, null, null);
+}
+
+async function benchShardedIfPresent(): Promise<void> {
+  const here = import.meta.url;
+  const ext = here.endsWith(".ts") ? ".ts" : ".js";
+  const url = new URL("./sharded" + ext, here);
+  if (url.protocol === "file:" && !fs.existsSync(fileURLToPath(url))) {
+    console.log("10. sharded: bench/sharded.ts not present, skipped");
+    return;
+  }
+  const m = await import(url.href) as { benchSharded?: (dir: string) => unknown };
+  if (typeof m.benchSharded !== "function") {
+    console.log("10. sharded: bench/sharded has no benchSharded(dir), skipped");
+    return;
+  }
+  const dir = freshDir("sharded");
+  try {
+    extras.sharded = await m.benchSharded(dir);
+  } finally {
+    rm(dir);
+  }
+}
+
+// ------------------------------------------------------------------- main
+
+async function main(): Promise<void> {
+  const t0 = now();
+  console.log(
+    `ironwal bench on ${runtime} ${runtimeVersion} (${quick ? "quick" : "full"} profile), ` +
+      `${os.cpus().length} CPUs, tmp ${tmpRoot}`,
+  );
+  const steps: [string, () => Promise<void>][] = [
+    ["strict", benchStrict],
+    ["async", benchAsync],
+    ["get", benchGet],
+    ["iter", benchIter],
+    ["open", benchOpen],
+    ["memory", benchMemory],
+    ["codecs", benchCodecFigures],
+    ["sharded", benchShardedIfPresent],
+  ];
+  const errors: string[] = [];
+  for (const [key, fn] of steps) {
+    if (key === "strict" ? !(want("latency") || want("concurrent")) : key === "async" ? !(want("async") || want("batch")) : !want(key)) {
+      continue;
+    }
+    const t = now();
+    try {
+      await fn();
+    } catch (e) {
+      const msg = `${key}: ${e instanceof Error ? e.stack ?? e.message : String(e)}`;
+      errors.push(msg);
+      console.log(`ERROR in ${msg}`);
+    }
+    console.log(`   (${key} took ${((now() - t) / 1000).toFixed(1)} s)`);
+  }
+  const summary = {
+    runtime,
+    version: runtimeVersion,
+    profile: quick ? "quick" : "full",
+    seconds: (now() - t0) / 1000,
+    figures,
+    extras,
+    errors,
+  };
+  const short = figures.filter((f) => f.pass === false).map((f) => f.key);
+  console.log(
+    `\n${figures.filter((f) => f.pass === true).length} pass, ${short.length} fall short${short.length ? ` (${short.join(", ")})` : ""}, ` +
+      `${errors.length} errors, ${summary.seconds.toFixed(0)} s`,
+  );
+  console.log("BENCH_JSON " + JSON.stringify(summary));
+  if (errors.length > 0) process.exitCode = 1;
+}
+
+try {
+  await main();
+} finally {
+  rm(tmpRoot);
+}

@@ -109,6 +109,7 @@ function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
  * console.log(r.lz4CompressMBps > 0);
  * ```
  */
+// deno-lint-ignore require-await
 export async function benchCodecs(): Promise<Record<string, number>> {
   const data = jsonLikeText(16 * 1024 * 1024);
   const n = data.length;

@@ -197,7 +197,7 @@ function encodeBlock(src: Uint8Array, start: number, end: number, dst: Uint8Arra
       let forwardIp = ip;
       let step = 1;
       let searchMatchNb = 1 << 6;
-      for (;;) {
+      do {
         const h = forwardH;
         ip = forwardIp;
         forwardIp += step;
@@ -206,15 +206,14 @@ function encodeBlock(src: Uint8Array, start: number, end: number, dst: Uint8Arra
         ref = table[h] - delta;
         forwardH = Math.imul(sv.getInt32(forwardIp, true), -1640531535) >>> HASH_SHIFT;
         table[h] = ip + delta;
-        if (ip - ref <= MAX_DISTANCE && sv.getInt32(ref, true) === sv.getInt32(ip, true)) break;
-      }
+      } while (ip - ref > MAX_DISTANCE || sv.getInt32(ref, true) !== sv.getInt32(ip, true));
       // Extend the match backwards over the pending literals.
       while (ip > anchor && ref > start && src[ip - 1] === src[ref - 1]) {
         ip--;
         ref--;
       }
       // Literals.
-      let litLen = ip - anchor;
+      const litLen = ip - anchor;
       let tokenPos = op++;
       if (litLen >= 15) {
         dst[tokenPos] = 0xf0;
@@ -241,21 +240,21 @@ function encodeBlock(src: Uint8Array, start: number, end: number, dst: Uint8Arra
         dst[op++] = offset >>> 8;
         let p = ip + MIN_MATCH;
         let q = ref + MIN_MATCH;
-        for (;;) {
-          if (p > matchLimit - 4) {
-            while (p < matchLimit && src[p] === src[q]) {
-              p++;
-              q++;
-            }
-            break;
-          }
+        while (p <= matchLimit - 4) {
           const diff = sv.getInt32(p, true) ^ sv.getInt32(q, true);
           if (diff !== 0) {
-            p += (31 - Math.clz32(diff & -diff)) >>> 3;
+            // Skip the equal low bytes; the tail loop then stops at once.
+            const k = (31 - Math.clz32(diff & -diff)) >>> 3;
+            p += k;
+            q += k;
             break;
           }
           p += 4;
           q += 4;
+        }
+        while (p < matchLimit && src[p] === src[q]) {
+          p++;
+          q++;
         }
         let ml = p - ip - MIN_MATCH;
         ip = p;

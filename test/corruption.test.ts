@@ -136,7 +136,7 @@ function tally(m: Map<string, number>, k: string): void {
 }
 
 describe("corruption: every byte, every length, random files", () => {
-  it("flipping each byte of a one-segment stream gives a documented result", async () => {
+  it("flipping each byte of a one-segment stream gives a documented result", { timeout: 120_000 }, async () => {
     const { files, ids } = await image();
     const [segPath, seg] = [...files].find(([p]) => p.endsWith(".wal"))!;
     const seen = new Map<string, number>();
@@ -151,7 +151,7 @@ describe("corruption: every byte, every length, random files", () => {
     assert.ok((seen.get("open-corruption") ?? 0) + (seen.get("repaired") ?? 0) > 0);
   });
 
-  it("flipping each byte of a sealed segment and of its index gives a documented result", async () => {
+  it("flipping each byte of a sealed segment and of its index gives a documented result", { timeout: 120_000 }, async () => {
     const { files, ids } = await image(256);
     const sealed = [...files.keys()].filter((p) => p.endsWith(".wal")).sort()[0];
     const idx = sealed.replace(/\.wal$/, ".idx");
@@ -172,7 +172,7 @@ describe("corruption: every byte, every length, random files", () => {
     for (const k of seen.keys()) if (k.startsWith("idx:")) assert.equal(k, "idx:ok");
   });
 
-  it("cutting the last segment at every length opens with the tail cut", async () => {
+  it("cutting the last segment at every length opens with the tail cut", { timeout: 120_000 }, async () => {
     const { files, ids } = await image();
     const [segPath, seg] = [...files].find(([p]) => p.endsWith(".wal"))!;
     for (let len = 0; len <= seg.length; len++) {
@@ -183,7 +183,7 @@ describe("corruption: every byte, every length, random files", () => {
     }
   });
 
-  it("cutting a sealed segment at every length is reported on read, never crashes", async () => {
+  it("cutting a sealed segment at every length is reported on read, never crashes", { timeout: 120_000 }, async () => {
     const { files, ids } = await image(256);
     const sealed = [...files.keys()].filter((p) => p.endsWith(".wal")).sort()[0];
     const seg = files.get(sealed)!;
@@ -194,7 +194,7 @@ describe("corruption: every byte, every length, random files", () => {
     }
   });
 
-  it("random and mutated files as segments and index files", async () => {
+  it("random and mutated files as segments and index files", { timeout: 120_000 }, async () => {
     const rng = seededRng(1234);
     const { files, ids } = await image(256);
     const names = [...files.keys()].sort();

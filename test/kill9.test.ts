@@ -69,7 +69,7 @@ function cycle(dir: string, killAfterAcks: number, killAfterMs: number | undefin
 }
 
 describe("kill -9: real process kills of a strict-mode writer", () => {
-  it(`${CYCLES} SIGKILL cycles on one directory: every acknowledged entry survives, ids contiguous, stale LOCK never blocks`, async () => {
+  it(`${CYCLES} SIGKILL cycles on one directory: every acknowledged entry survives, ids contiguous, stale LOCK never blocks`, { timeout: 300_000 }, async () => {
     const dir = nodeFs.mkdtempSync(path.join(os.tmpdir(), "ironwal-kill9-"));
     const rng = seededRng(Number(process.env.IRONWAL_SEED ?? 9));
     let maxAcked = -1;

@@ -19,13 +19,13 @@ const MIN_CRASHES = Number(process.env.TORTURE_MIN_CRASHES ?? 2000);
 
 describe("torture: random workloads, crashes at random points, SPEC §5 checked against a model", () => {
   if (replay !== undefined) {
-    it(`replays IRONWAL_SEED=${replay}`, async () => {
+    it(`replays IRONWAL_SEED=${replay}`, { timeout: 300_000 }, async () => {
       const r = await tortureSeed(Number(replay), Number(process.env.TORTURE_STEPS ?? 120));
       console.log(`torture replay: ${JSON.stringify(r)}`);
     });
     return;
   }
-  it(`verifies at least ${MIN_CRASHES} crash points over every sync mode`, async () => {
+  it(`verifies at least ${MIN_CRASHES} crash points over every sync mode`, { timeout: 300_000 }, async () => {
     const base = Number(process.env.TORTURE_BASE_SEED ?? 1);
     const perMode = new Map<string, number>();
     const res = await tortureRun(base, MIN_CRASHES, 55_000, 120, (s) => {
@@ -103,7 +103,7 @@ async function crashRun(mode: SyncMode, k: number | undefined, crash: CrashOptio
 
 describe("crash by exhaustion: a fixed workload crashed after every operation and every byte", () => {
   for (const mode of SYNC_MODES) {
-    it(`${mode}: crash after each of the N mutating operations, then after each byte of each write`, async () => {
+    it(`${mode}: crash after each of the N mutating operations, then after each byte of each write`, { timeout: 300_000 }, async () => {
       const probe = new Driver(fixedOptions(mode), "probe", new FaultyFs());
       const ops: string[] = [];
       const writes: { index: number; len: number }[] = [];

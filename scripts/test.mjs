@@ -234,7 +234,9 @@ results.push({
 const commands = {
   deno: () => [bin("deno"), ["test", "-A", ...(filters.length ? chosen : [])]],
   // Bun treats bare words as name filters; ./paths are paths.
-  bun: () => [bin("bun"), ["test", ...(filters.length ? chosen.map((f) => `./${f}`) : [])]],
+  // Bun's default per-test timeout is 5 s; the crash-torture and kill -9 suites run longer
+  // (node:test's own per-test timeouts still apply on every runtime).
+  bun: () => [bin("bun"), ["test", "--timeout", "600000", ...(filters.length ? chosen.map((f) => `./${f}`) : [])]],
   node: () => {
     const compiled = listFiles(join(root, "npm", "test"), /\.test\.js$/)
       .filter((f) => chosen.includes(f.replace(/^npm\//, "").replace(/\.js$/, ".ts")));

@@ -56,6 +56,29 @@ export function shardOf(key: Uint8Array, shardCount: number): number {
   return xxhash32(key, 0) % shardCount;
 }
 
+let scratch = new Uint8Array(256);
+
+/**
+ * {@link shardOf} of a key given as a string or bytes, without allocating
+ * for short ASCII strings (the common case: their UTF-8 is their char codes).
+ * @throws {WalError} `CONFIG` as {@link toBytes}
+ */
+export function shardOfKey(key: unknown, shardCount: number): number {
+  if (typeof key === "string" && key.length <= 1024) {
+    const n = key.length;
+    if (n > scratch.length) scratch = new Uint8Array(1024);
+    const b = scratch;
+    let i = 0;
+    for (; i < n; i++) {
+      const c = key.charCodeAt(i);
+      if (c >= 0x80) break;
+      b[i] = c;
+    }
+    if (i === n) return xxhash32(b.subarray(0, n), 0) % shardCount;
+  }
+  return xxhash32(toBytes(key, "key"), 0) % shardCount;
+}
+
 /** Checks a shard count: an integer in 1..65536. */
 export function checkShardCount(n: unknown): number {
   if (typeof n !== "number" || !Number.isInteger(n) || n < 1 || n > MAX_SHARDS) {

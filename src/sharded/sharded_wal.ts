@@ -27,7 +27,7 @@ import { joinPath, type WalFs } from "../io.ts";
 import type { WalOptions } from "../options.ts";
 import { type RecoveryInfo, Wal, type WalEntry, type WalStats } from "../wal.ts";
 import { decodeShardMeta, encodeShardMeta, MAX_CHECKPOINT_ID, META_SIZE } from "../format/checkpoint.ts";
-import { checkShardCount, parseShardStreamName, shardOf, shardStreamName, toBytes } from "./routing.ts";
+import { checkShardCount, parseShardStreamName, shardOfKey, shardStreamName, toBytes } from "./routing.ts";
 import { type Checkpoint, CheckpointLog, type CheckpointRecovery, HEAD_NAME, LOG_NAME, showId } from "./checkpoint_log.ts";
 import { readWholeFile, removeIfExists, writeFileAtomic } from "./_atomic_file.ts";
 
@@ -226,7 +226,7 @@ export class ShardedWal {
    * @throws {WalError} `CONFIG` if `key` is neither a string nor a Uint8Array
    */
   shardFor(key: Uint8Array | string): number {
-    return shardOf(toBytes(key, "key"), this.shardCount);
+    return shardOfKey(key, this.shardCount);
   }
 
   /**

@@ -105,6 +105,13 @@ export interface WalFs {
    * ever used on sealed files, which are never written or truncated again.
    */
   map?(path: string): WalMapping;
+  /**
+   * Optional: runs `fn` once the I/O callbacks of the current event-loop turn
+   * have run (`setImmediate`). Strict-mode group commit waits for it, so
+   * appends made from separate I/O callbacks (network requests, timers)
+   * share one fsync. Without it, the core groups appends per microtask burst.
+   */
+  defer?(fn: () => void): void;
   /** Optional CRC-32 (IEEE) of the runtime, e.g. `zlib.crc32`. */
   crc32?(data: Uint8Array, seed?: number): number;
 }

@@ -76,6 +76,9 @@ export interface WalStats {
   crc32: string;
 }
 
+/** Pending bytes of one stream that make an append write at once rather than wait for the turn to end. */
+const MAX_PENDING = 4 * 1024 * 1024;
+
 let defaultFsFactory: (() => WalFs) | undefined;
 
 /** Sets the adapter used when `options.fs` is absent (done by mod.ts). */
@@ -356,11 +359,21 @@ export class Wal {
     if (frame === 0) this.#pendingStreams.push(s);
     this.#waiters.push({ stream: s, frame, sync, value, t0: performance.now(), resolve: resolve as (v: never) => void, reject });
     this.#arrivals++;
-    if (!this.#drainScheduled) {
+    if (s.pendingBytes >= MAX_PENDING && !this.#draining) {
+      // Bound the memory of a burst: write what is pending now.
+      this.#drain();
+    } else if (!this.#drainScheduled) {
       this.#drainScheduled = true;
       this.#arrivals = 0;
-      this.#spins = 0;
-      queueMicrotask(this.#drainTask);
+      const defer = sync ? this.#fs.defer : undefined;
+      if (defer !== undefined) {
+        // Wait for the rest of this event-loop turn, so appends from other I/O callbacks share the fsync.
+        this.#spins = Infinity;
+        defer.call(this.#fs, this.#drainTask);
+      } else {
+        this.#spins = 0;
+        queueMicrotask(this.#drainTask);
+      }
     }
     return p;
   }

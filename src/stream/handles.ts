@@ -8,6 +8,7 @@
 import { errorCode, type OpenMode, type WalFile, type WalFs } from "../io.ts";
 
 interface Slot {
+  path: string;
   file: WalFile;
   mode: OpenMode;
 }
@@ -18,6 +19,8 @@ export class HandleCache {
   readonly #max: number;
   /** Map iteration order is insertion order: the first key is the least recently used. */
   readonly #slots = new Map<string, Slot>();
+  /** The slot touched last (the Map's last entry), or undefined. */
+  #mru: Slot | undefined;
   /** Called before a handle is closed by eviction (e.g. to fsync a dirty file); must not throw. */
   onEvict: ((path: string, file: WalFile) => void) | undefined;
 
@@ -37,10 +40,14 @@ export class HandleCache {
    * retries once.
    */
   get(path: string, mode: "read" | "write"): WalFile {
+    // Fast path: the most recently used handle needs no reordering.
+    const mru = this.#mru;
+    if (mru !== undefined && mru.path === path && (mru.mode !== "read" || mode === "read")) return mru.file;
     const slot = this.#slots.get(path);
     if (slot !== undefined && (slot.mode !== "read" || mode === "read")) {
       this.#slots.delete(path);
       this.#slots.set(path, slot);
+      this.#mru = slot;
       return slot.file;
     }
     if (slot !== undefined) this.close(path);
@@ -57,6 +64,7 @@ export class HandleCache {
     const slot = this.#slots.get(path);
     if (slot === undefined) return;
     this.#slots.delete(path);
+    if (this.#mru === slot) this.#mru = undefined;
     slot.file.close();
   }
 
@@ -73,6 +81,7 @@ export class HandleCache {
       }
     }
     this.#slots.clear();
+    this.#mru = undefined;
     if (first !== undefined) throw first;
   }
 
@@ -91,7 +100,9 @@ export class HandleCache {
 
   #insert(path: string, mode: "read" | "write", file: WalFile): WalFile {
     if (this.#slots.size >= this.#max) this.#evict(this.#slots.size - this.#max + 1);
-    this.#slots.set(path, { file, mode });
+    const slot: Slot = { path, file, mode };
+    this.#slots.set(path, slot);
+    this.#mru = slot;
     return file;
   }
 
@@ -99,6 +110,7 @@ export class HandleCache {
     for (const [path, slot] of this.#slots) {
       if (n-- <= 0) break;
       this.#slots.delete(path);
+      if (this.#mru === slot) this.#mru = undefined;
       this.onEvict?.(path, slot.file);
       slot.file.close();
     }

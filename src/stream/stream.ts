@@ -156,6 +156,11 @@ export class Stream {
     this.dir = dir;
   }
 
+  /** Bytes encoded and waiting for the next write. */
+  get pendingBytes(): number {
+    return this.#pendLen;
+  }
+
   /** Frames encoded and waiting for the next write. */
   get pendingFrames(): number {
     return this.#pendMeta.length >> 2;

@@ -156,6 +156,9 @@ export class Wal {
   #arrivals = 0;
   #spins = 0;
   #timer: ReturnType<typeof setTimeout> | undefined;
+  /** True during the microtask burst that follows a drain (see #enqueue). */
+  #chained = false;
+  #chainHops = 0;
   /** "interval": when the oldest data not yet fsynced was written (undefined: all synced). */
   #unsyncedSince: number | undefined;
 
@@ -365,7 +368,10 @@ export class Wal {
     } else if (!this.#drainScheduled) {
       this.#drainScheduled = true;
       this.#arrivals = 0;
-      const defer = sync ? this.#fs.defer : undefined;
+      // Appends made by the callers a drain just resolved (a writer awaiting in a loop) drain
+      // after the microtask burst: nothing else can join before it. Any other append waits
+      // for the rest of the event-loop turn, so appends from other I/O callbacks share the fsync.
+      const defer = sync && !this.#chained ? this.#fs.defer : undefined;
       if (defer !== undefined) {
         // Wait for the rest of this event-loop turn, so appends from other I/O callbacks share the fsync.
         this.#spins = Infinity;
@@ -453,7 +459,19 @@ export class Wal {
     } finally {
       this.#draining = false;
     }
+    // Restart the count on every drain; start the ticking only if it is not running.
+    this.#chainHops = 0;
+    if (!this.#chained) {
+      this.#chained = true;
+      queueMicrotask(this.#chainTick);
+    }
   }
+
+  /** Keeps #chained true for a few microtask hops after a drain, long enough for awaiting callers to append again. */
+  readonly #chainTick = (): void => {
+    if (++this.#chainHops < 8) queueMicrotask(this.#chainTick);
+    else this.#chained = false;
+  };
 
   readonly #intervalSync = (): void => {
     this.#timer = undefined;

@@ -127,3 +127,16 @@ export function sleep(ms: number): Promise<void> {
 /** Frame header size and segment header size of the format (FORMAT.md). */
 export const FRAME_HEADER = 32;
 export const SEGMENT_HEADER = 32;
+
+/** Deterministic pseudo-random (incompressible) bytes (mulberry32). */
+export function randomBytes(n: number, seed = 1): Uint8Array {
+  let s = seed | 0;
+  const out = new Uint8Array(n);
+  for (let i = 0; i < n; i++) {
+    s = (s + 0x6d2b79f5) | 0;
+    let t = Math.imul(s ^ (s >>> 15), 1 | s);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    out[i] = (t ^ (t >>> 14)) >>> 24;
+  }
+  return out;
+}

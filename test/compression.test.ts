@@ -21,6 +21,7 @@ import { defaultFs } from "../adapters/default.ts";
 import { encodeStreamName } from "../src/format/stream_name.ts";
 import { crc32, initCrc32 } from "../src/format/crc32.ts";
 import { getU32, putU32 } from "../src/format/bytes.ts";
+import { randomBytes } from "./_wal_util.ts";
 
 const g = globalThis as { Bun?: unknown; Deno?: unknown };
 const runtime = g.Bun !== undefined ? "bun" : g.Deno !== undefined ? "deno" : "node";
@@ -28,18 +29,6 @@ const SLOW = { timeout: 120_000 };
 
 // ---------------------------------------------------------------- helpers
 
-/** Deterministic pseudo-random (incompressible) bytes (mulberry32). */
-function randomBytes(n: number, seed = 1): Uint8Array {
-  let s = seed | 0;
-  const out = new Uint8Array(n);
-  for (let i = 0; i < n; i++) {
-    s = (s + 0x6d2b79f5) | 0;
-    let t = Math.imul(s ^ (s >>> 15), 1 | s);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    out[i] = (t ^ (t >>> 14)) >>> 24;
-  }
-  return out;
-}
 
 /** Deterministic compressible JSON-like text of exactly `n` bytes. */
 function text(n: number, seed = 7): Uint8Array {

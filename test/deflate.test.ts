@@ -5,18 +5,7 @@ import assert from "node:assert/strict";
 import { deflateRawSync, inflateRawSync } from "node:zlib";
 import { deflateRaw, inflateRaw } from "../src/codec/deflate.ts";
 import { WalError } from "../src/errors.ts";
-
-function randomBytes(n: number, seed = 1): Uint8Array {
-  let s = seed | 0;
-  const out = new Uint8Array(n);
-  for (let i = 0; i < n; i++) {
-    s = (s + 0x6d2b79f5) | 0;
-    let t = Math.imul(s ^ (s >>> 15), 1 | s);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    out[i] = (t ^ (t >>> 14)) >>> 24;
-  }
-  return out;
-}
+import { randomBytes } from "./_wal_util.ts";
 
 function text(n: number): Uint8Array {
   let t = "";

@@ -16,23 +16,12 @@ import {
   xxhash32,
 } from "../src/codec/lz4.ts";
 import { WalError } from "../src/errors.ts";
+import { randomBytes } from "./_wal_util.ts";
 
 // ---------------------------------------------------------------------------
 // Helpers
 // ---------------------------------------------------------------------------
 
-/** Deterministic pseudo-random bytes (mulberry32). */
-function randomBytes(n: number, seed = 1): Uint8Array {
-  let s = seed | 0;
-  const out = new Uint8Array(n);
-  for (let i = 0; i < n; i++) {
-    s = (s + 0x6d2b79f5) | 0;
-    let t = Math.imul(s ^ (s >>> 15), 1 | s);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    out[i] = (t ^ (t >>> 14)) >>> 24;
-  }
-  return out;
-}
 
 /** Deterministic JSON-like text of exactly `n` bytes. */
 function jsonText(n: number, seed = 7): Uint8Array {

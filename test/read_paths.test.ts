@@ -19,6 +19,7 @@ import type { WalEvent, WalOptions } from "../src/options.ts";
 import { MemoryFs } from "../adapters/memory.ts";
 import { defaultFs } from "../adapters/default.ts";
 import { encodeStreamName } from "../src/format/stream_name.ts";
+import { pattern } from "./_wal_util.ts";
 
 const g = globalThis as { Bun?: unknown; Deno?: unknown };
 const runtime = g.Bun !== undefined ? "bun" : g.Deno !== undefined ? "deno" : "node";
@@ -26,16 +27,6 @@ const SLOW = { timeout: 120_000 };
 
 // ---------------------------------------------------------------- helpers
 
-/** Deterministic bytes of length `n` for entry `seed`. */
-function pattern(n: number, seed: number): Uint8Array {
-  const out = new Uint8Array(n);
-  let x = (seed * 2654435761 + 1) >>> 0;
-  for (let i = 0; i < n; i++) {
-    x = (x * 1103515245 + 12345) >>> 0;
-    out[i] = x >>> 24;
-  }
-  return out;
-}
 
 function same(actual: Uint8Array | undefined, expected: Uint8Array, what: string): void {
   assert.ok(actual !== undefined, `${what}: got undefined`);

@@ -22,7 +22,7 @@
 // without any failed test in its counts, 1 is added to its failed count (and
 // said so), so `M failed` is 0 exactly when the exit code is 0.
 
-import { spawn, spawnSync } from "node:child_process";
+import { spawn } from "node:child_process";
 import { existsSync, readdirSync } from "node:fs";
 import { basename, dirname, join, relative, sep } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -88,6 +88,7 @@ if (strays.length) {
 }
 
 // ---------------------------------------------------------------- running
+// deno-lint-ignore no-control-regex -- ANSI colour codes start with ESC
 const strip = (s) => s.replace(/\x1b\[[0-9;?]*[A-Za-z]/g, "").replace(/\r/g, "");
 let current = null; // the running child, killed on timeout or our own SIGINT/SIGTERM
 

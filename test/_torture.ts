@@ -155,7 +155,7 @@ export class Driver {
 
   note(s: string): void {
     this.log.push(s);
-    if ((globalThis as any).process?.env?.TORTURE_TRACE) console.log("  .", s);
+    if ((globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env?.TORTURE_TRACE) console.log("  .", s);
     if (this.log.length > 40) this.log.shift();
   }
 

@@ -3,27 +3,12 @@ import assert from "node:assert/strict";
 import { CrashSignal, FaultyFs, seededRng } from "../adapters/faulty.ts";
 import { MemoryFs } from "../adapters/memory.ts";
 import { WalError } from "../src/errors.ts";
-import { errorCode, type WalFile } from "../src/io.ts";
+import { bytes, readAll, throwsCode } from "./_fs_util.ts";
+import type { WalFile } from "../src/io.ts";
 
-const bytes = (...xs: number[]) => new Uint8Array(xs);
 const fill = (n: number, v: number) => new Uint8Array(n).fill(v);
 
-function throwsCode(fn: () => unknown, code: string, pathPart?: string): void {
-  assert.throws(fn, (e: unknown) => {
-    assert.equal(errorCode(e), code);
-    assert.ok(e instanceof Error);
-    if (pathPart !== undefined) assert.ok(e.message.includes(pathPart), e.message);
-    return true;
-  });
-}
 
-function readAll(fs: FaultyFs, path: string): Uint8Array {
-  const f = fs.open(path, "read");
-  const buf = new Uint8Array(f.size());
-  f.read(buf, 0);
-  f.close();
-  return buf;
-}
 
 /** A FaultyFs with a durable directory `/wal`. */
 function setup(options?: { maxOpenFiles?: number }): FaultyFs {

@@ -2,26 +2,11 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { MemoryFs, normalizePath } from "../adapters/memory.ts";
 import { WalError } from "../src/errors.ts";
-import { errorCode, type WalFs } from "../src/io.ts";
+import { bytes, readAll, throwsCode } from "./_fs_util.ts";
+import type { WalFs } from "../src/io.ts";
 
-const bytes = (...xs: number[]) => new Uint8Array(xs);
 
-function throwsCode(fn: () => unknown, code: string, pathPart?: string): void {
-  assert.throws(fn, (e: unknown) => {
-    assert.equal(errorCode(e), code);
-    assert.ok(e instanceof Error);
-    if (pathPart !== undefined) assert.ok(e.message.includes(pathPart), e.message);
-    return true;
-  });
-}
 
-function readAll(fs: MemoryFs, path: string): Uint8Array {
-  const f = fs.open(path, "read");
-  const buf = new Uint8Array(f.size());
-  assert.equal(f.read(buf, 0), buf.length);
-  f.close();
-  return buf;
-}
 
 describe("MemoryFs paths and directories", () => {
   it("normalises paths", () => {

@@ -191,6 +191,22 @@ async function pipelined(wal: Wal, stream: string, n: number, data: (i: number) 
 
 // 1 + 2: strict ---------------------------------------------------------
 
+/** Bare loop: `n` sequential writeSync calls of `data` into a fresh file. Returns the seconds taken. */
+function bareWriteLoop(file: string, n: number, data: Uint8Array): number {
+  const fd = fs.openSync(file, "w");
+  let pos = 0;
+  const t = now();
+  try {
+    for (let i = 0; i < n; i++) {
+      fs.writeSync(fd, data, 0, data.length, pos);
+      pos += data.length;
+    }
+    return (now() - t) / 1000;
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
 /** Bare loop: writeSync + fdatasync per `size`-byte write into a fresh growing file. Returns latencies (ms). */
 function bareFsyncLoop(file: string, n: number, data: Uint8Array): number[] {
   const fd = fs.openSync(file, "w");
@@ -286,17 +302,7 @@ async function benchAsync(): Promise<void> {
     let piped = 0;
     for (let round = 0; round < 2; round++) {
       const dir = freshDir("async-128");
-      {
-        const fd = fs.openSync(path.join(dir, "bare"), "w");
-        let pos = 0;
-        const t = now();
-        for (let i = 0; i < n; i++) {
-          fs.writeSync(fd, data, 0, 128, pos);
-          pos += 128;
-        }
-        bare = Math.max(bare, n / ((now() - t) / 1000));
-        fs.closeSync(fd);
-      }
+      bare = Math.max(bare, n / bareWriteLoop(path.join(dir, "bare"), n, data));
       {
         const wal = await openWal(path.join(dir, "wal-a"), { syncMode: "async" });
         await wal.append("s", data);
@@ -333,18 +339,8 @@ async function benchAsync(): Promise<void> {
     let piped = 0;
     for (let round = 0; round < 2; round++) {
       const dir = freshDir("async-batch");
-      {
-        const fd = fs.openSync(path.join(dir, "bare"), "w");
-        let pos = 0;
-        const t = now();
-        for (let i = 0; i < batches; i++) {
-          fs.writeSync(fd, chunk, 0, chunk.length, pos);
-          pos += chunk.length;
-        }
-        bare = Math.max(bare, (batches * chunk.length) / 1e6 / ((now() - t) / 1000));
-        fs.closeSync(fd);
-        rm(path.join(dir, "bare"));
-      }
+      bare = Math.max(bare, (batches * chunk.length) / 1e6 / bareWriteLoop(path.join(dir, "bare"), batches, chunk));
+      rm(path.join(dir, "bare"));
       {
         const wal = await openWal(path.join(dir, "wal-a"), { syncMode: "async" });
         await wal.appendBatch("s", entries);

@@ -313,14 +313,7 @@ export class ShardedWal {
    * @throws {WalError} `CONFIG` for a bad id, `IO`, `CLOSED`
    */
   createCheckpoint(id: string | Uint8Array): Promise<Checkpoint> {
-    let idb: Uint8Array;
-    try {
-      this.#checkOpen();
-      idb = checkpointId(id);
-    } catch (e) {
-      return Promise.reject(e);
-    }
-    return this.#exclusive(async () => {
+    return this.#exclusiveWithId(id, async (idb) => {
       // sync() drains every pending frame and fsyncs; syncedId is then at least the
       // nextId every shard had when it was called, and always a frame boundary.
       await this.#wal.sync();
@@ -385,14 +378,7 @@ export class ShardedWal {
    * @throws {WalError} `CHECKPOINT_NOT_FOUND`, `CHECKPOINT_CORRUPTED`
    */
   pruneBeforeCheckpoint(id: string | Uint8Array): Promise<PruneResult> {
-    let idb: Uint8Array;
-    try {
-      this.#checkOpen();
-      idb = checkpointId(id);
-    } catch (e) {
-      return Promise.reject(e);
-    }
-    return this.#exclusive(async () => {
+    return this.#exclusiveWithId(id, async (idb) => {
       const cp = this.#log.load(idb);
       if (cp === undefined) throw new WalError("CHECKPOINT_NOT_FOUND", `no checkpoint ${showId(idb)} in ${this.#where()} to prune before`);
       const present = new Set(this.#wal.streams());
@@ -461,6 +447,18 @@ export class ShardedWal {
     }
     await this.#wal.close();
     if (err !== undefined) throw err;
+  }
+
+  /** Checks the instance is open and `id` valid (rejecting at once if not), then runs `fn` exclusively. */
+  #exclusiveWithId<T>(id: string | Uint8Array, fn: (idb: Uint8Array) => Promise<T>): Promise<T> {
+    let idb: Uint8Array;
+    try {
+      this.#checkOpen();
+      idb = checkpointId(id);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    return this.#exclusive(() => fn(idb));
   }
 
   #exclusive<T>(fn: () => T | Promise<T>): Promise<T> {

@@ -11,15 +11,20 @@ interface Slot {
   path: string;
   file: WalFile;
   mode: OpenMode;
+  /** Used since eviction last passed it (CLOCK's reference bit). */
+  used: boolean;
 }
 
-/** Open handles by path, least recently used evicted first. */
+/**
+ * Open handles by path. Eviction is CLOCK (second chance), the usual
+ * approximation of LRU: a hit sets a bit instead of reordering the map.
+ */
 export class HandleCache {
   readonly #fs: WalFs;
   readonly #max: number;
-  /** Map iteration order is insertion order: the first key is the least recently used. */
+  /** Map iteration order is insertion (or last second-chance) order: eviction starts at the front. */
   readonly #slots = new Map<string, Slot>();
-  /** The slot touched last (the Map's last entry), or undefined. */
+  /** The slot touched last, or undefined. Never evicted while another can be. */
   #mru: Slot | undefined;
   /** Called before a handle is closed by eviction (e.g. to fsync a dirty file); must not throw. */
   onEvict: ((path: string, file: WalFile) => void) | undefined;
@@ -45,8 +50,7 @@ export class HandleCache {
     if (mru !== undefined && mru.path === path && (mru.mode !== "read" || mode === "read")) return mru.file;
     const slot = this.#slots.get(path);
     if (slot !== undefined && (slot.mode !== "read" || mode === "read")) {
-      this.#slots.delete(path);
-      this.#slots.set(path, slot);
+      slot.used = true;
       this.#mru = slot;
       return slot.file;
     }
@@ -100,16 +104,26 @@ export class HandleCache {
 
   #insert(path: string, mode: "read" | "write", file: WalFile): WalFile {
     if (this.#slots.size >= this.#max) this.#evict(this.#slots.size - this.#max + 1);
-    const slot: Slot = { path, file, mode };
+    const slot: Slot = { path, file, mode, used: false };
     this.#slots.set(path, slot);
     this.#mru = slot;
     return file;
   }
 
   #evict(n: number): void {
+    // Slots used since the last pass (and the MRU one, while others remain) go
+    // to the back once with their bit cleared, so the walk ends.
+    let spared = 0;
     for (const [path, slot] of this.#slots) {
-      if (n-- <= 0) break;
+      if (n <= 0) break;
       this.#slots.delete(path);
+      if ((slot.used || slot === this.#mru) && spared < this.#slots.size) {
+        slot.used = false;
+        spared++;
+        this.#slots.set(path, slot);
+        continue;
+      }
+      n--;
       if (this.#mru === slot) this.#mru = undefined;
       this.onEvict?.(path, slot.file);
       slot.file.close();

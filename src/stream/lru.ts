@@ -1,6 +1,10 @@
 /**
- * A least-recently-used map bounded by a total weight (bytes, or 1 per
- * entry for a count bound).
+ * A map bounded by a total weight (bytes, or 1 per entry for a count bound)
+ * that evicts what was not used recently: CLOCK (second chance), the usual
+ * approximation of LRU. A hit only sets a bit (no reordering, so reads that
+ * hit cost one `Map.get`); eviction walks the entries oldest first, moving
+ * those hit since they were last passed to the back and evicting the first
+ * one that was not.
  *
  * @module
  */
@@ -9,9 +13,11 @@ interface Slot<V> {
   value: V;
   weight: number;
   onEvict: (() => void) | undefined;
+  /** Hit since eviction last passed it. */
+  used: boolean;
 }
 
-/** An LRU map whose entries' weights sum to at most `capacity`. */
+/** A CLOCK-evicted map whose entries' weights sum to at most `capacity`. */
 export class Lru<V> {
   readonly capacity: number;
   #weight = 0;
@@ -31,12 +37,11 @@ export class Lru<V> {
     return this.#map.size;
   }
 
-  /** The value of `key`, marking it most recently used. */
+  /** The value of `key`, marking it recently used. */
   get(key: string): V | undefined {
     const s = this.#map.get(key);
     if (s === undefined) return undefined;
-    this.#map.delete(key);
-    this.#map.set(key, s);
+    s.used = true;
     return s.value;
   }
 
@@ -47,11 +52,19 @@ export class Lru<V> {
       onEvict?.();
       return;
     }
-    this.#map.set(key, { value, weight, onEvict });
+    const slot: Slot<V> = { value, weight, onEvict, used: false };
+    this.#map.set(key, slot);
     this.#weight += weight;
+    // Each older entry is moved back at most once (its bit is cleared) and the
+    // new one is never evicted (it alone fits), so this ends.
     for (const [k, s] of this.#map) {
       if (this.#weight <= this.capacity) break;
       this.#map.delete(k);
+      if (s.used || s === slot) {
+        s.used = false;
+        this.#map.set(k, s);
+        continue;
+      }
       this.#weight -= s.weight;
       s.onEvict?.();
     }

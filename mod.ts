@@ -22,7 +22,7 @@ const runtimeCrc = defaultFs().crc32;
 if (runtimeCrc !== undefined) registerNativeCrc32(runtimeCrc);
 
 export { TxnWriter, Wal } from "./src/wal.ts";
-export type { IdRange, RecoveryInfo, WalEntry, WalStats } from "./src/wal.ts";
+export type { IdRange, IterOptions, RecoveryInfo, WalEntry, WalStats } from "./src/wal.ts";
 export { WalError } from "./src/errors.ts";
 export type { WalErrorCode } from "./src/errors.ts";
 export { validateOptions } from "./src/options.ts";

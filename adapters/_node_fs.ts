@@ -10,6 +10,7 @@
  * @module
  */
 
+import { detachBuffer } from "./_detach.ts";
 import { setImmediate } from "node:timers";
 import * as fs from "node:fs";
 import * as zlib from "node:zlib";
@@ -173,6 +174,7 @@ export function createNodeFsImpl(name: string, options: NodeFsImplOptions = {}):
     },
   };
   if (options.map) walFs.map = options.map;
+  walFs.detach = detachBuffer;
   if (typeof zlibCrc32 === "function") {
     walFs.crc32 = (data: Uint8Array, seed?: number): number => zlibCrc32(data, seed ?? 0) >>> 0;
   }

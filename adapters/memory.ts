@@ -18,6 +18,7 @@
  * @module
  */
 
+import { detachBuffer } from "./_detach.ts";
 import type {
   OpenMode,
   WalDirEntry,
@@ -405,6 +406,11 @@ export class MemoryFs implements WalFs {
     if (node === undefined) throw fsError("ENOENT", "mmap", normalizePath(path));
     if (node instanceof MemDir) throw fsError("EISDIR", "mmap", normalizePath(path));
     return { bytes: node.view(), close() {} };
+  }
+
+  /** Moves `buf`'s bytes to a new buffer and detaches it (see `WalFs.detach`). */
+  detach(buf: ArrayBuffer): ArrayBuffer {
+    return detachBuffer(buf);
   }
 
   /** The node at `path`, or `undefined` if it or a parent is missing or a file. */

@@ -20,7 +20,7 @@ import * as path from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
 import { Wal } from "../mod.ts";
-import type { WalOptions } from "../mod.ts";
+import type { IterOptions, WalOptions } from "../mod.ts";
 import { SEGMENT_HEADER } from "../src/format/segment.ts";
 import { FRAME_HEADER } from "../src/format/frame.ts";
 import { benchCodecs } from "./lz4.ts";
@@ -525,16 +525,18 @@ async function benchIter(): Promise<void> {
   };
   bareRun(); // warm the page cache
   const iterSyncRates: Record<string, number> = {};
-  for (const [key, label, o] of [
-    ["iterStandard", 'readStrategy "standard"', { readStrategy: "standard" }],
-    ["iterMmap", 'readStrategy "mmap"', { readStrategy: "mmap" }],
-  ] as [string, string, WalOptions][]) {
+  for (const [key, label, o, io] of [
+    ["iterStandard", 'readStrategy "standard"', { readStrategy: "standard" }, {}],
+    ["iterStandardReuse", 'readStrategy "standard", reuseBuffer', { readStrategy: "standard" }, { reuseBuffer: true }],
+    ["iterMmap", 'readStrategy "mmap"', { readStrategy: "mmap" }, {}],
+    ["iterMmapReuse", 'readStrategy "mmap", reuseBuffer', { readStrategy: "mmap" }, { reuseBuffer: true }],
+  ] as [string, string, WalOptions, IterOptions][]) {
     const wal = await openWal(root, { syncMode: "async", maxSegmentSize: seg, ...o });
     const ourRun = async () => {
       const t = now();
       let count = 0;
       let x = 0;
-      for await (const e of wal.iter("s")) {
+      for await (const e of wal.iter("s", 0, io)) {
         count++;
         x += e.data[0];
       }
@@ -545,7 +547,7 @@ async function benchIter(): Promise<void> {
     const syncRun = () => {
       const t = now();
       let count = 0;
-      for (const _e of wal.iterSync("s")) count++;
+      for (const _e of wal.iterSync("s", 0, io)) count++;
       if (count !== n) throw new Error(`iterSync gave ${count} entries, wrote ${n}`);
       return fileBytes / 1e6 / ((now() - t) / 1000);
     };

@@ -114,6 +114,15 @@ export interface WalFs {
   defer?(fn: () => void): void;
   /** Optional CRC-32 (IEEE) of the runtime, e.g. `zlib.crc32`. */
   crc32?(data: Uint8Array, seed?: number): number;
+  /**
+   * Optional: moves the memory of `buf` to a new `ArrayBuffer` without
+   * copying where the runtime can (`ArrayBuffer.prototype.transfer`, or
+   * `structuredClone` with a transfer list) and detaches `buf`, so every view
+   * of it becomes empty. Iterators use it to reuse one read buffer while
+   * making the entry views a caller kept past their step read as empty,
+   * never as other bytes. Without it, iterators read into fresh buffers.
+   */
+  detach?(buf: ArrayBuffer): ArrayBuffer;
 }
 
 /** The POSIX error code carried by an adapter's error, if any. */

@@ -20,13 +20,10 @@ import { crc32Implementation, initCrc32, registerNativeCrc32 } from "./format/cr
 import { decodeStreamName, encodeStreamName } from "./format/stream_name.ts";
 import { Stream, type StreamContext, type StreamRecovery } from "./stream/stream.ts";
 import { HandleCache } from "./stream/handles.ts";
+import { AsyncEntryIterator, EntryIterator, type IterOptions, type IterSource, type WalEntry } from "./entry_iterator.ts";
 import { Lru } from "./stream/lru.ts";
 
-/** One entry read back: its id and bytes. */
-export interface WalEntry {
-  id: number;
-  data: Uint8Array;
-}
+export type { IterOptions, WalEntry } from "./entry_iterator.ts";
 
 /** Ids `start` (inclusive) to `end` (exclusive) of a batch. */
 export interface IdRange {
@@ -598,31 +595,59 @@ export class Wal {
   /**
    * Entries of `stream` from `startId` on, in id order, across segment files,
    * up to the last entry written when the iteration reaches it. Starting
-   * below the first stored id starts at the first stored id. Data may be a
-   * view into a shared read buffer: copy it to keep it past many more reads.
+   * below the first stored id starts at the first stored id; a stream that
+   * does not exist yields nothing.
+   *
+   * Each entry's `data` is a view into the chunk of the file it was read
+   * with (or into a mapped file): the caller may keep it, and keeping it
+   * keeps that chunk (up to 1 MiB) in memory; copy it (`data.slice()`) to
+   * keep a small entry alone. With `{ reuseBuffer: true }` one buffer serves
+   * every chunk, which is faster, and `data` is then valid only until the
+   * next step (see {@link IterOptions}).
+   *
+   * @throws {WalError} `CRC_MISMATCH` or `CORRUPTION` at a damaged frame
+   *   (with stream, file and offset); `CLOSED` if the Wal is closed while
+   *   iterating.
+   * @example
+   * ```ts
+   * import { Wal } from "../mod.ts";
+   * const wal = await Wal.open({ root: await Deno.makeTempDir() });
+   * await wal.append("logs", new TextEncoder().encode("hello"));
+   * for await (const { id, data } of wal.iter("logs", 0)) {
+   *   console.log(id, new TextDecoder().decode(data)); // 0 hello
+   * }
+   * await wal.close();
+   * ```
    */
-  async *iter(stream: string, startId = 0): AsyncGenerator<WalEntry, void, undefined> {
-    for (const e of this.iterSync(stream, startId)) yield e;
+  iter(stream: string, startId = 0, options: IterOptions = {}): AsyncIterableIterator<WalEntry> {
+    return new AsyncEntryIterator(this.#iterSource(stream, startId, options, "iter"));
   }
 
-  /** Synchronous twin of {@link iter}. */
-  *iterSync(stream: string, startId = 0): Generator<WalEntry, void, undefined> {
-    this.#open();
-    checkId(startId, "iter: startId");
-    const s = this.#streams.get(stream);
-    if (s === undefined) return;
-    const g = s.scan(startId, Infinity);
-    for (;;) {
-      let r: IteratorResult<[number, Uint8Array], number>;
-      try {
-        r = g.next();
-      } catch (e) {
-        throw e instanceof WalError ? e : ioError(`iteration of stream ${JSON.stringify(stream)} failed`, e);
-      }
-      if (r.done) return;
-      yield { id: r.value[0], data: r.value[1] };
-      if (this.#closed) throw new WalError("CLOSED", `the WAL at ${this.#opts.root} was closed during iteration`);
-    }
+  /** Synchronous twin of {@link iter}, with the same rules for `data`. */
+  iterSync(stream: string, startId = 0, options: IterOptions = {}): IterableIterator<WalEntry> {
+    return new EntryIterator(this.#iterSource(stream, startId, options, "iterSync"));
+  }
+
+  #iterSource(stream: string, startId: number, options: IterOptions, what: string): IterSource {
+
+    return {
+      name: stream,
+      start: () => {
+        this.#open();
+        checkId(startId, `${what}: startId`);
+        const reuse = options?.reuseBuffer;
+        if (reuse !== undefined && typeof reuse !== "boolean") {
+          throw new WalError("CONFIG", `${what}: options.reuseBuffer must be a boolean, got ${typeof reuse}`);
+        }
+        const s = this.#streams.get(stream);
+        if (s === undefined) return undefined;
+        // reuseBuffer: one read buffer, detached before each reuse (only where the adapter can).
+        const detach = reuse === true ? this.#fs.detach : undefined;
+        return { stream: s, reader: s.reader(startId, Infinity, detach !== undefined ? detach.bind(this.#fs) : "fresh") };
+      },
+      closed: () => this.#closed,
+      closedError: () => new WalError("CLOSED", `the WAL at ${this.#opts.root} was closed during iteration`),
+    };
   }
 
   /** Entries `start` (inclusive) to `end` (exclusive) of `stream`, copied. */
@@ -634,12 +659,9 @@ export class Wal {
       const out: WalEntry[] = [];
       const s = this.#streams.get(stream);
       if (s === undefined || end <= start) return Promise.resolve(out);
-      const g = s.scan(start, end);
-      for (;;) {
-        const r = g.next();
-        if (r.done) break;
-        out.push({ id: r.value[0], data: r.value[1].slice() });
-      }
+      // Every entry is copied out, so one buffer serves every chunk.
+      const r = s.reader(start, end, "reuse");
+      while (s.readNext(r)) out.push({ id: r.id, data: r.data.slice() });
       return Promise.resolve(out);
     } catch (e) {
       return Promise.reject(e instanceof WalError ? e : ioError(`readRange of stream ${JSON.stringify(stream)} failed`, e));

@@ -25,7 +25,7 @@
 import { WalError } from "../errors.ts";
 import { joinPath, type WalFs } from "../io.ts";
 import type { WalOptions } from "../options.ts";
-import { type RecoveryInfo, Wal, type WalEntry, type WalStats } from "../wal.ts";
+import { type IterOptions, type RecoveryInfo, Wal, type WalEntry, type WalStats } from "../wal.ts";
 import { decodeShardMeta, encodeShardMeta, MAX_CHECKPOINT_ID, META_SIZE } from "../format/checkpoint.ts";
 import { checkShardCount, parseShardStreamName, shardOfKey, shardStreamName, toBytes } from "./routing.ts";
 import { type Checkpoint, CheckpointLog, type CheckpointRecovery, HEAD_NAME, LOG_NAME, showId } from "./checkpoint_log.ts";
@@ -285,12 +285,13 @@ export class ShardedWal {
 
   /**
    * Entries of shard `shardId` from `offset` on, in id order (for replay
-   * from a checkpoint: `iterShard(i, cp.offsets[i])`).
+   * from a checkpoint: `iterShard(i, cp.offsets[i])`), with the options of
+   * `Wal.iter`.
    * @throws {WalError} `CONFIG` for a shard id out of range
    */
-  iterShard(shardId: number, offset = 0): AsyncGenerator<WalEntry, void, undefined> {
+  iterShard(shardId: number, offset = 0, options: IterOptions = {}): AsyncIterableIterator<WalEntry> {
     this.#checkOpen();
-    return this.#wal.iter(this.#names[this.#checkShard(shardId)], offset);
+    return this.#wal.iter(this.#names[this.#checkShard(shardId)], offset, options);
   }
 
   /** The id the next append to shard `shardId` will get. */

@@ -12,9 +12,17 @@ import { FRAME_HEADER, FrameHeader, frameCrcOk, parseFrameHeader } from "../form
 export const CHUNK = 1024 * 1024;
 
 /**
- * Reads frames of one file in chunks. Each chunk is a fresh buffer, so
- * subarrays handed out stay valid after the cursor moves on.
+ * How a cursor treats its chunk buffer when it reads the next chunk:
+ * - `"fresh"`: a new buffer per chunk, so subarrays handed out stay valid
+ *   for as long as they are referenced;
+ * - `"reuse"`: one buffer, overwritten (for scans that hand nothing out);
+ * - a function: one buffer, detached before it is overwritten (the
+ *   function transfers the `ArrayBuffer`, see `WalFs.detach`), so views
+ *   handed out of the old chunk become empty instead of showing new bytes.
  */
+export type ChunkPolicy = "fresh" | "reuse" | ((buf: ArrayBuffer) => ArrayBuffer);
+
+/** Reads frames of one file in chunks; see {@link ChunkPolicy} for the chunk buffer's life. */
 export class FrameCursor {
   /** Current chunk. */
   buf: Uint8Array = new Uint8Array(0);
@@ -23,8 +31,11 @@ export class FrameCursor {
   /** Offset in `buf` of the frame found by the last successful {@link at}. */
   off = 0;
   readonly h: FrameHeader = new FrameHeader();
-  readonly #file: (() => WalFile) | undefined;
-  readonly #end: number;
+  #file: (() => WalFile) | undefined;
+  #end: number;
+  readonly #policy: ChunkPolicy;
+  /** The reusable chunk buffer (policies other than "fresh"). */
+  #own: Uint8Array | undefined;
 
   /**
    * @param file gives the file to read, looked up per chunk so a handle
@@ -32,19 +43,30 @@ export class FrameCursor {
    *   holds it all)
    * @param end the file offset where frames stop (file size or written size)
    * @param whole optional in-memory bytes of the whole file (mmap path)
+   * @param policy what happens to the chunk buffer on the next read
    */
-  constructor(file: (() => WalFile) | undefined, end: number, whole?: Uint8Array) {
+  constructor(file: (() => WalFile) | undefined, end: number, whole?: Uint8Array, policy: ChunkPolicy = "fresh") {
     this.#file = file;
     this.#end = end;
-    if (whole !== undefined) {
-      this.buf = whole.subarray(0, end);
-      this.bufStart = 0;
-    }
+    this.#policy = policy;
+    if (whole !== undefined) this.buf = whole.subarray(0, end);
   }
 
   /** The limit this cursor reads to. */
   get end(): number {
     return this.#end;
+  }
+
+  /**
+   * Points the cursor at another file (or the same one grown), keeping its
+   * chunk buffer. Bytes already in `buf` are not reused across a reset.
+   */
+  reset(file: (() => WalFile) | undefined, end: number, whole?: Uint8Array): void {
+    this.#file = file;
+    this.#end = end;
+    this.bufStart = 0;
+    this.off = 0;
+    this.buf = whole !== undefined ? whole.subarray(0, end) : new Uint8Array(0);
   }
 
   /**
@@ -84,7 +106,7 @@ export class FrameCursor {
     }
     if (this.#file === undefined) throw new Error("cursor: in-memory view too short");
     const len = Math.min(Math.max(CHUNK, n), this.#end - pos);
-    const b = new Uint8Array(len);
+    const b = this.#chunk(len);
     const got = this.#file().read(b, pos);
     this.buf = got === len ? b : b.subarray(0, got);
     this.bufStart = pos;
@@ -94,5 +116,20 @@ export class FrameCursor {
       (err as Error & { code: string }).code = "ESHORT";
       throw err;
     }
+  }
+
+  /** A buffer of `len` bytes for the next chunk, per the policy. */
+  #chunk(len: number): Uint8Array {
+    const policy = this.#policy;
+    // A frame larger than a chunk gets a buffer of its own, never kept.
+    if (policy === "fresh" || len > CHUNK) return new Uint8Array(len);
+    let own = this.#own;
+    if (own === undefined || own.length < len) {
+      // Sized to what this file needs (a small segment or tail), grown on demand.
+      own = this.#own = new Uint8Array(len < CHUNK / 2 ? Math.max(len, 64 * 1024) : CHUNK);
+    } else if (policy !== "reuse") {
+      own = this.#own = new Uint8Array(policy(own.buffer as ArrayBuffer));
+    }
+    return own.length === len ? own : own.subarray(0, len);
   }
 }

@@ -34,7 +34,7 @@ import {
   type SegmentIndex,
 } from "../format/segment.ts";
 import { putU32 } from "../format/bytes.ts";
-import { FrameCursor } from "./cursor.ts";
+import { type ChunkPolicy, FrameCursor } from "./cursor.ts";
 import type { HandleCache } from "./handles.ts";
 import { compressPayload, decodePayload } from "./payload.ts";
 import type { Lru } from "./lru.ts";
@@ -63,7 +63,12 @@ export interface Segment {
   path: string;
   /** Set when the file is deleted (truncation): a running iterator leaves it at its next entry. */
   gone?: boolean;
+  /** Prefix of this segment's block-cache keys (short and unique in the process), set on first use. */
+  tag?: string;
 }
+
+/** Numbers the segments' block-cache tags. */
+let nextTag = 0;
 
 /** What recovery did to one stream. */
 export interface StreamRecovery {
@@ -763,17 +768,18 @@ export class Stream {
   /** The decoded payload of the frame at `off` (via the block cache), checking its CRC. */
   #frame(seg: Segment, sealed: boolean, off: number, len: number, h: FrameHeader): Uint8Array {
     const blocks = this.#ctx.blocks;
-    const key = blocks !== undefined ? seg.path + "@" + off : "";
+    const key = blocks !== undefined ? (seg.tag ??= (nextTag++).toString(36) + ":") + off : "";
     if (blocks !== undefined) {
+      const metered = this.#ctx.opts.meter !== undefined;
       const hit = blocks.get(key);
       if (hit !== undefined) {
         this.#ctx.counters.cacheHits++;
-        this.#ctx.emit({ type: "cacheHit", stream: this.key });
+        if (metered) this.#ctx.emit({ type: "cacheHit", stream: this.key });
         h.count = hit.count;
         return hit.raw;
       }
       this.#ctx.counters.cacheMisses++;
-      this.#ctx.emit({ type: "cacheMiss", stream: this.key });
+      if (metered) this.#ctx.emit({ type: "cacheMiss", stream: this.key });
     }
     const b = this.#readBytes(seg, sealed, off, len);
     // Built only when needed: a template per read costs as much as the read's checks.
@@ -822,7 +828,8 @@ export class Stream {
     if (rel >= entries) {
       throw new WalError("CORRUPTION", `stream ${JSON.stringify(this.key)}: id ${id} should be in ${seg.path}, which holds only ${entries} entries`);
     }
-    const k = floorIndex(relIds, frames, rel);
+    // A segment of single-entry frames (no batches) has frame k = entry k.
+    const k = frames === entries ? rel : floorIndex(relIds, frames, rel);
     const off = offsets[k];
     const end = k + 1 < frames ? offsets[k + 1] : limit;
     const h = this.#getHeader;
@@ -830,98 +837,143 @@ export class Stream {
     this.#ctx.counters.entriesRead++;
     // A cached payload is shared and a payload read through a view (readStrategy
     // "mmap") aliases the mapping: hand out a copy the caller may change.
-    if (h.count === 1) return this.#ctx.blocks !== undefined || (sealed && this.#ctx.views !== undefined) ? raw.slice() : raw;
+    if (h.count === 1) return this.#ctx.blocks !== undefined || (sealed && this.#ctx.views !== undefined) ? copyOut(raw) : raw;
     const r = entryRange(raw, h.count, rel - relIds[k]);
     if (r === undefined) {
       throw new WalError("CORRUPTION", `stream ${JSON.stringify(this.key)}, segment ${seg.path}, offset ${off}: batch length table does not add up`);
     }
-    return raw.slice(r[0], r[1]);
+    return copyOut(raw.subarray(r[0], r[1]));
   }
 
   /**
-   * Yields entries from `start` to the written end, reading each segment
-   * sequentially in large chunks. Calls `each(id, data)`; stops early when
-   * it returns false. Returns the next id to read.
+   * A sequential reader of entries from `start` (or the first stored id, if
+   * greater) up to `limit` (exclusive) or the written end, whichever comes
+   * first when the reader gets there. `chunks` says what happens to its read
+   * buffer from one chunk to the next (see {@link ChunkPolicy}).
    */
-  *scan(start: number, limit: number): Generator<[number, Uint8Array], number> {
-    let id = Math.max(start, this.firstId());
-    const handles = this.#ctx.handles;
-    while (id < Math.min(limit, this.writtenId)) {
-      const si = this.#segmentOf(id);
-      if (si < 0) {
-        id = this.firstId();
-        continue;
-      }
-      const seg = this.segs[si];
-      try {
-        id = yield* this.#scanSegment(si, id, limit);
-      } catch (e) {
-        // Truncated while we were reading it: go on from the first id still present.
-        if (this.segs.includes(seg)) throw e;
-        id = Math.max(id, this.firstId());
-        void handles;
-      }
-    }
-    return id;
+  reader(start: number, limit: number, chunks: ChunkPolicy): EntryReader {
+    return new EntryReader(start, limit, new FrameCursor(undefined, 0, undefined, chunks));
   }
 
-  *#scanSegment(si: number, id: number, limit: number): Generator<[number, Uint8Array], number> {
-    const seg = this.segs[si];
-    const sealed = seg !== this.#active?.seg;
-    const f = this.#framesOf(si);
-    const rel = id - seg.firstId;
-    const where = (pos: number) => `stream ${JSON.stringify(this.key)}, segment ${seg.path}, offset ${pos}`;
-    if (rel >= f.entries) {
-      throw new WalError("CORRUPTION", `${where(f.end)}: id ${id} should be in this segment, which holds only ${f.entries} entries`);
-    }
-    let k = floorIndex(f.relIds, f.frames, rel);
-    const view = sealed ? this.#view(seg) : undefined;
-    const handles = this.#ctx.handles;
-    const mode = sealed ? "read" : "write";
-    const cur = view !== undefined
-      ? new FrameCursor(undefined, f.end, view)
-      : new FrameCursor(() => handles.get(seg.path, mode), f.end);
-    let pos = f.offsets[k];
-    const counters = this.#ctx.counters;
-    for (; k < f.frames; k++) {
-      const why = cur.at(pos);
-      if (why !== "") throw new WalError("CORRUPTION", `${where(pos)}: ${why}`);
+  /**
+   * Advances `r` to its next entry: sets `r.id` and `r.data` and returns
+   * true, or returns false (for good) at its limit or the written end. Reads
+   * each segment in large chunks, checking every frame's CRC and id. A
+   * segment deleted by truncation under the reader is left for the first id
+   * still stored.
+   */
+  readNext(r: EntryReader): boolean {
+    for (;;) {
+      const seg = r.seg;
+      if (seg !== undefined && seg.gone === true) {
+        // Truncated while the caller held an entry: go on from the first id still present.
+        r.seg = undefined;
+        r.count = 0;
+      }
+      if (r.e < r.count) {
+        // The next entry of a batch frame already read.
+        const raw = r.raw;
+        const e = r.e++;
+        const q = 4 * e;
+        const len = (raw[q] | (raw[q + 1] << 8) | (raw[q + 2] << 16) | (raw[q + 3] << 24)) >>> 0;
+        const p = r.p;
+        r.p = p + len;
+        if (r.p > raw.length) {
+          throw new WalError("CORRUPTION", `${this.#where(seg!, r.framePos)}: batch length table does not add up`);
+        }
+        const eid = r.first + e;
+        if (eid < r.next) continue;
+        if (eid >= r.limit) return r.stop();
+        r.id = eid;
+        r.next = eid + 1;
+        r.data = raw.subarray(p, p + len);
+        this.#ctx.counters.entriesRead++;
+        return true;
+      }
+      if (r.done || r.next >= r.limit) return r.stop();
+      if (r.seg === undefined || r.pos >= r.end) {
+        if (!this.#enter(r)) return r.stop();
+        continue;
+      }
+      const s = r.seg;
+      const pos = r.pos;
+      const cur = r.cur;
+      let why: string;
+      try {
+        why = cur.at(pos);
+      } catch (e) {
+        if (s.gone === true) continue;
+        throw e;
+      }
+      if (why !== "") throw new WalError("CORRUPTION", `${this.#where(s, pos)}: ${why}`);
       if (!cur.crcOk()) {
-        throw new WalError("CRC_MISMATCH", `${where(pos)}: frame checksum mismatch; restore the segment from a backup or truncate past it`);
+        throw new WalError("CRC_MISMATCH", `${this.#where(s, pos)}: frame checksum mismatch; restore the segment from a backup or truncate past it`);
       }
       const h = cur.h;
-      const raw = h.codec === CODEC_NONE ? cur.payload() : decodePayload(h.codec, cur.payload(), h.rawLen, where(pos));
-      const frameFirst = seg.firstId + f.relIds[k];
-      const count = h.count;
-      pos += HEADER + h.storedLen;
-      if (count === 1) {
-        if (frameFirst >= id) {
-          if (frameFirst >= limit) return frameFirst;
-          counters.entriesRead++;
-          yield [frameFirst, raw];
-          id = frameFirst + 1;
-          // Truncated while the caller held the entry: go on from the first id still present.
-          if (seg.gone) return id;
-        }
-      } else {
-        let p = 4 * count;
-        for (let e = 0; e < count; e++) {
-          const len = (raw[4 * e] | (raw[4 * e + 1] << 8) | (raw[4 * e + 2] << 16) | (raw[4 * e + 3] << 24)) >>> 0;
-          if (p + len > raw.length) throw new WalError("CORRUPTION", `${where(pos)}: batch length table does not add up`);
-          const eid = frameFirst + e;
-          if (eid >= id) {
-            if (eid >= limit) return eid;
-            counters.entriesRead++;
-            yield [eid, raw.subarray(p, p + len)];
-            id = eid + 1;
-            if (seg.gone) return id;
-          }
-          p += len;
-        }
+      if (h.firstId !== r.expect) {
+        throw new WalError("CORRUPTION", `${this.#where(s, pos)}: frame id ${h.firstId} where ${r.expect} was expected`);
       }
-      if (id >= limit || id >= this.writtenId) return id;
+      const raw = h.codec === CODEC_NONE ? cur.payload() : decodePayload(h.codec, cur.payload(), h.rawLen, this.#where(s, pos));
+      r.pos = pos + HEADER + h.storedLen;
+      r.expect = h.firstId + h.count;
+      if (h.count === 1) {
+        const eid = h.firstId;
+        if (eid < r.next) continue;
+        if (eid >= r.limit) return r.stop();
+        r.id = eid;
+        r.next = eid + 1;
+        r.data = raw;
+        this.#ctx.counters.entriesRead++;
+        return true;
+      }
+      r.raw = raw;
+      r.count = h.count;
+      r.e = 0;
+      r.p = 4 * h.count;
+      r.first = h.firstId;
+      r.framePos = pos;
     }
-    return id;
+  }
+
+  /**
+   * Points `r` at the frame holding its next id (or the first stored id),
+   * in the segment holding it, with the frames written so far. False at the
+   * written end.
+   */
+  #enter(r: EntryReader): boolean {
+    const id = Math.max(r.next, this.firstId());
+    r.next = id;
+    if (id >= this.writtenId) return false;
+    const si = this.#segmentOf(id);
+    if (si < 0) return false;
+    const seg = this.segs[si];
+    const f = this.#framesOf(si);
+    const rel = id - seg.firstId;
+    if (rel >= f.entries) {
+      throw new WalError("CORRUPTION", `${this.#where(seg, f.end)}: id ${id} should be in this segment, which holds only ${f.entries} entries`);
+    }
+    const k = floorIndex(f.relIds, f.frames, rel);
+    const sealed = seg !== this.#active?.seg;
+    const view = sealed ? this.#view(seg) : undefined;
+    if (view !== undefined) {
+      r.cur.reset(undefined, f.end, view);
+    } else {
+      const handles = this.#ctx.handles;
+      const path = seg.path;
+      const mode = sealed ? "read" : "write";
+      r.cur.reset(() => handles.get(path, mode), f.end);
+    }
+    r.seg = seg;
+    r.pos = f.offsets[k];
+    r.end = f.end;
+    r.expect = seg.firstId + f.relIds[k];
+    r.count = 0;
+    r.e = 0;
+    return true;
+  }
+
+  #where(seg: Segment, pos: number): string {
+    return `stream ${JSON.stringify(this.key)}, segment ${seg.path}, offset ${pos}`;
   }
 
   // ------------------------------------------------------------- truncation
@@ -936,7 +988,7 @@ export class Stream {
       indexes.delete(seg.path);
       views?.delete(seg.path);
       // Cached frames of this segment only; the other segments' frames stay valid.
-      blocks?.deletePrefix(seg.path + "@");
+      if (seg.tag !== undefined) blocks?.deletePrefix(seg.tag);
       fs.remove(seg.path);
       const ix = joinPath(this.dir, indexName(seg.name));
       try {
@@ -974,6 +1026,13 @@ function allocRead(len: number): Uint8Array {
   }
   const b = slab.subarray(slabPos, slabPos + len);
   slabPos += (len + 7) & ~7;
+  return b;
+}
+
+/** A copy of `src` the caller owns (small ones carved out of the read slab). */
+function copyOut(src: Uint8Array): Uint8Array {
+  const b = allocRead(src.length);
+  b.set(src);
   return b;
 }
 
@@ -1018,4 +1077,55 @@ function laterDurableFrame(file: WalFile, size: number, from: number, expectedId
     }
   }
   return -1;
+}
+
+const NO_BYTES = new Uint8Array(0);
+
+/**
+ * The state of one sequential read of a stream (see {@link Stream.readNext}):
+ * the entry found last, the position in the file, the frame being read.
+ */
+export class EntryReader {
+  /** Id of the entry found by the last successful `readNext`. */
+  id = -1;
+  /**
+   * Its data: a view into the frame's bytes, which live in the reader's
+   * chunk buffer, a mapped file or a decoded payload.
+   */
+  data: Uint8Array = NO_BYTES;
+  /** The next id wanted. */
+  next: number;
+  readonly limit: number;
+  readonly cur: FrameCursor;
+  /** True once the reader reached its end. */
+  done = false;
+  /** Segment being read (undefined: look it up from `next`). */
+  seg: Segment | undefined = undefined;
+  /** File offset of the next frame, and where the segment's frames end. */
+  pos = 0;
+  end = 0;
+  /** The first id the next frame must have. */
+  expect = 0;
+  /** The batch frame being handed out: raw payload, entry count, next entry, its offset, first id. */
+  raw: Uint8Array = NO_BYTES;
+  count = 0;
+  e = 0;
+  p = 0;
+  first = 0;
+  framePos = 0;
+
+  constructor(start: number, limit: number, cur: FrameCursor) {
+    this.next = start;
+    this.limit = limit;
+    this.cur = cur;
+  }
+
+  /** Ends the read for good. Returns false, for `readNext` to return. */
+  stop(): false {
+    this.done = true;
+    this.count = 0;
+    this.seg = undefined;
+    this.raw = NO_BYTES;
+    return false;
+  }
 }

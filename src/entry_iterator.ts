@@ -1,0 +1,119 @@
+/**
+ * The iterators `Wal.iterSync` and `Wal.iter` return: plain iterator
+ * objects over one stream reader, with no generator frames or promises
+ * between the caller and the read loop other than the one promise per step
+ * that an async iterator must return.
+ *
+ * @module
+ */
+
+import { ioError, WalError } from "./errors.ts";
+import type { EntryReader, Stream } from "./stream/stream.ts";
+
+/** One entry of a stream: its id and its bytes. */
+export interface WalEntry {
+  /** The entry's id in its stream. */
+  id: number;
+  /** The entry's bytes. */
+  data: Uint8Array;
+}
+
+/** What an iterator needs from its Wal, looked up at its first step (as a generator would). */
+export interface IterSource {
+  /** Throws if the Wal is closed, else returns the stream's reader (undefined: no such stream). */
+  start(): { stream: Stream; reader: EntryReader } | undefined;
+  /** True once the Wal is closed. */
+  closed(): boolean;
+  /** The error to throw when the Wal was closed during the iteration. */
+  closedError(): WalError;
+  /** Names the stream in wrapped I/O errors. */
+  readonly name: string;
+}
+
+/** Options of `Wal.iter`, `Wal.iterSync` and `ShardedWal.iterShard`. */
+export interface IterOptions {
+  /**
+   * Read through one reused buffer instead of a fresh buffer per chunk of
+   * the file (default false). Faster (no new memory per megabyte read), but
+   * each entry's `data` is then valid only until the iterator's next step:
+   * copy it (`data.slice()`) to keep it. A view kept longer reads as empty
+   * (length 0), never as other bytes. Where the file system adapter cannot
+   * detach buffers (no `WalFs.detach`), fresh buffers are used regardless.
+   */
+  reuseBuffer?: boolean;
+}
+
+const DONE: IteratorResult<WalEntry, undefined> = { done: true, value: undefined };
+
+/** The iterator of `Wal.iterSync`: entries in id order, read on demand. */
+export class EntryIterator implements IterableIterator<WalEntry> {
+  #src: IterSource | undefined;
+  #stream: Stream | undefined;
+  #reader: EntryReader | undefined;
+
+  constructor(src: IterSource) {
+    this.#src = src;
+  }
+
+  /** The next entry, or `done` at the end of the stream as written when the iteration gets there. */
+  next(): IteratorResult<WalEntry, undefined> {
+    const src = this.#src;
+    if (src === undefined) return DONE;
+    let r = this.#reader;
+    try {
+      if (r === undefined) {
+        const s = src.start();
+        if (s === undefined) return this.return();
+        this.#stream = s.stream;
+        r = this.#reader = s.reader;
+      } else if (src.closed()) {
+        this.#src = undefined;
+        throw src.closedError();
+      }
+      if (!this.#stream!.readNext(r)) return this.return();
+    } catch (e) {
+      this.#src = undefined;
+      throw e instanceof WalError ? e : ioError(`iteration of stream ${JSON.stringify(src.name)} failed`, e);
+    }
+    return { done: false, value: { id: r.id, data: r.data } };
+  }
+
+  /** Ends the iteration (what `break` out of a `for...of` calls). */
+  return(): IteratorResult<WalEntry, undefined> {
+    this.#src = undefined;
+    this.#stream = undefined;
+    this.#reader = undefined;
+    return DONE;
+  }
+
+  [Symbol.iterator](): this {
+    return this;
+  }
+}
+
+/** The iterator of `Wal.iter`: {@link EntryIterator}, one resolved promise per step. */
+export class AsyncEntryIterator implements AsyncIterableIterator<WalEntry> {
+  readonly #it: EntryIterator;
+
+  constructor(src: IterSource) {
+    this.#it = new EntryIterator(src);
+  }
+
+  /** The next entry, or `done`; rejects as {@link EntryIterator.next} throws. */
+  next(): Promise<IteratorResult<WalEntry, undefined>> {
+    try {
+      return Promise.resolve(this.#it.next());
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  /** Ends the iteration (what `break` out of a `for await...of` calls). */
+  return(): Promise<IteratorResult<WalEntry, undefined>> {
+    return Promise.resolve(this.#it.return());
+  }
+
+  [Symbol.asyncIterator](): this {
+    return this;
+  }
+}

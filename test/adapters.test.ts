@@ -11,6 +11,7 @@ import * as os from "node:os";
 import process from "node:process";
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { WalError } from "../src/errors.ts";
+import { crc32Range } from "../src/format/crc32.ts";
 import type { WalFs } from "../src/io.ts";
 import { createNodeFs, nodeFs } from "../adapters/node.ts";
 import { denoFs } from "../adapters/deno.ts";
@@ -301,6 +302,19 @@ describe("adapters: runtime", () => {
     assert.equal(crc(enc.encode("123456789")), 0xcbf43926);
     assert.equal(crc(enc.encode("56789"), crc(enc.encode("1234"))), 0xcbf43926);
     assert.equal(crc(new Uint8Array(0)), 0);
+  });
+
+  it("crc32Range (by table, no view) agrees with the runtime's crc32 on every span and seed", () => {
+    const crc = wfs.crc32!;
+    const buf = new Uint8Array(300);
+    for (let i = 0; i < buf.length; i++) buf[i] = (i * 151 + 7) & 0xff;
+    for (const [start, end] of [[0, 0], [0, 1], [3, 31], [4, 32], [5, 300], [17, 18], [0, 300]]) {
+      for (const seed of [0, 0xcbf43926, 0xffffffff]) {
+        assert.equal(crc32Range(buf, start, end, seed), crc(buf.subarray(start, end), seed), `[${start}, ${end}) seed ${seed}`);
+      }
+    }
+    // A frame's CRC as the reader computes it: header span by table, payload natively.
+    assert.equal(crc(buf.subarray(40, 200), crc32Range(buf, 12, 40)), crc(buf.subarray(12, 200)));
   });
 
   it("map returns the file's bytes on bun, is absent elsewhere", () => {

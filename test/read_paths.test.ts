@@ -20,6 +20,7 @@ import { MemoryFs } from "../adapters/memory.ts";
 import { defaultFs } from "../adapters/default.ts";
 import { encodeStreamName } from "../src/format/stream_name.ts";
 import { pattern } from "./_wal_util.ts";
+import { registerNativeCrc32 } from "../src/format/crc32.ts";
 
 const g = globalThis as { Bun?: unknown; Deno?: unknown };
 const runtime = g.Bun !== undefined ? "bun" : g.Deno !== undefined ? "deno" : "node";
@@ -596,6 +597,55 @@ describe('readStrategy "mmap"', () => {
       if (fs.map !== undefined) assert.equal(fs.maps, fs.unmaps);
     });
   }
+
+  it("whole-file copies: a damaged frame is caught on its first read; a frame checked once is not checked again", async () => {
+    const mem = new MemoryFs();
+    const fs = new CountingFs(mem, false);
+    const wal = await Wal.open({ root: "/w", fs, syncMode: "async", maxSegmentSize: 4096, readStrategy: "mmap" });
+    const data = await fill(wal, "m", 90, 200);
+    const names = segmentNames(fs, "/w", "m");
+    const firsts = segmentFirstIds(fs, "/w", "m");
+    assert.ok(firsts.length >= 4);
+    // Damage the payload of the second entry of segment 1 (each frame: 32 B header + 200 B).
+    const path = "/w/" + encodeStreamName("m") + "/" + names[1];
+    const f = mem.open(path, "write");
+    const at = 32 + (32 + 200) + 32 + 17;
+    const one = new Uint8Array(1);
+    f.read(one, at);
+    one[0] ^= 0x40;
+    f.write(one, at);
+    f.close();
+    const bad = firsts[1] + 1;
+    await assert.rejects(wal.get("m", bad), (e: Error & { code?: string }) => e.code === "CRC_MISMATCH");
+    await assert.rejects(iterAll(wal, "m"), (e: Error & { code?: string }) => e.code === "CRC_MISMATCH");
+    same(await wal.get("m", bad - 1), data[bad - 1], "the frame before the damage");
+    await assert.rejects(wal.get("m", bad), (e: Error & { code?: string }) => e.code === "CRC_MISMATCH", "still damaged on a second read");
+
+    // Count CRC calls on segment 2 (not read yet): the first pass checks each frame, later passes none.
+    const native = defaultFs().crc32!;
+    let calls = 0;
+    registerNativeCrc32((d: Uint8Array, seed?: number) => {
+      calls++;
+      return native(d, seed);
+    });
+    try {
+      for (let id = firsts[2]; id < firsts[3]; id++) same(await wal.get("m", id), data[id], `get(${id})`);
+      const first = calls;
+      assert.equal(first, firsts[3] - firsts[2], "the first reads checked each frame");
+      calls = 0;
+      for (let round = 0; round < 2; round++) {
+        for (let id = firsts[2]; id < firsts[3]; id++) same(await wal.get("m", id), data[id], `again get(${id})`);
+        for (const e of wal.iterSync("m", firsts[2])) {
+          same(e.data, data[e.id], `iter ${e.id}`);
+          if (e.id === firsts[3] - 1) break; // before reading segment 3's first frame
+        }
+      }
+      assert.equal(calls, 0, "frames of a checked copy are not checked again");
+    } finally {
+      registerNativeCrc32(native);
+    }
+    await wal.close();
+  });
 
   for (const c of [...MMAP_CASES, { name: "standard reads", make: MMAP_CASES[0].make, standard: true }]) {
     it(`${c.name}: truncate under a running iterator: it goes on from the first present id`, async () => {

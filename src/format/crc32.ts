@@ -45,6 +45,25 @@ export function crc32Table(data: Uint8Array, seed = 0): number {
   return ~c >>> 0;
 }
 
+/**
+ * CRC-32 of `buf[start..end)` by table, without a subarray: for short spans
+ * such as a frame header, where a call into the runtime's CRC costs more
+ * than the bytes. `seed` continues a previous CRC, as with {@link crc32}.
+ */
+export function crc32Range(buf: Uint8Array, start: number, end: number, seed = 0): number {
+  let c = ~seed;
+  let i = start;
+  const t = TABLE;
+  for (; i + 8 <= end; i += 8) {
+    const a = c ^ (buf[i] | (buf[i + 1] << 8) | (buf[i + 2] << 16) | (buf[i + 3] << 24));
+    c = t[1792 + (a & 0xff)] ^ t[1536 + ((a >>> 8) & 0xff)] ^ t[1280 + ((a >>> 16) & 0xff)] ^
+      t[1024 + (a >>> 24)] ^ t[768 + buf[i + 4]] ^ t[512 + buf[i + 5]] ^
+      t[256 + buf[i + 6]] ^ t[buf[i + 7]];
+  }
+  for (; i < end; i++) c = t[(c ^ buf[i]) & 0xff] ^ (c >>> 8);
+  return ~c >>> 0;
+}
+
 let impl: CrcFn = crc32Table;
 let implName = "table";
 

@@ -87,9 +87,12 @@ export class FrameCursor {
     return "";
   }
 
-  /** True if the frame found by the last {@link at} has a valid CRC. */
-  crcOk(): boolean {
-    return frameCrcOk(this.buf, this.off, this.h);
+  /**
+   * True if the frame found by the last {@link at} has a valid CRC;
+   * `payload` may pass its {@link payload} view, if already made.
+   */
+  crcOk(payload?: Uint8Array): boolean {
+    return frameCrcOk(this.buf, this.off, this.h, payload);
   }
 
   /** The stored payload of the frame found by the last {@link at}. */

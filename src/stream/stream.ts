@@ -49,7 +49,7 @@ export interface StreamContext {
   /** Decoded frame payloads, by "path@offset". Bounded by bytes; undefined when off. */
   blocks: Lru<{ raw: Uint8Array; count: number }> | undefined;
   /** Whole-file views of sealed segments (readStrategy "mmap"), by path. */
-  views: Lru<Uint8Array> | undefined;
+  views: Lru<SegmentView> | undefined;
   emit: (e: WalEvent) => void;
   /** Records a failed fsync (sticky for the whole Wal) and returns the error to throw. */
   syncFailed: (path: string, cause: unknown) => WalError;
@@ -65,6 +65,18 @@ export interface Segment {
   gone?: boolean;
   /** Prefix of this segment's block-cache keys (short and unique in the process), set on first use. */
   tag?: string;
+}
+
+/**
+ * A whole-file view of a sealed segment: a mapping, or (where the runtime
+ * has no mmap) a private copy. A copy is memory nothing else can change, so
+ * each of its frames has its CRC checked once, the first time it is read
+ * (`checked[k]` set for frame k); a mapping is checked on every read, as it
+ * shows the file as it is now.
+ */
+export interface SegmentView {
+  bytes: Uint8Array;
+  checked: Uint8Array | undefined;
 }
 
 /** Numbers the segments' block-cache tags. */
@@ -726,13 +738,8 @@ export class Stream {
     return ix;
   }
 
-  /** Reads frame bytes [off, off+len) of segment `seg`. */
+  /** Reads frame bytes [off, off+len) of segment `seg` from its file. */
   #readBytes(seg: Segment, sealed: boolean, off: number, len: number): Uint8Array {
-    const views = this.#ctx.views;
-    if (sealed && views !== undefined) {
-      const v = this.#view(seg);
-      if (v !== undefined) return v.subarray(off, off + len);
-    }
     const file = this.#ctx.handles.get(seg.path, sealed ? "read" : "write");
     const b = allocRead(len);
     const got = file.read(b, off);
@@ -742,8 +749,13 @@ export class Stream {
     return b;
   }
 
-  /** Whole-file view of a sealed segment (readStrategy "mmap"). */
-  #view(seg: Segment): Uint8Array | undefined {
+  /**
+   * Whole-file view of a sealed segment of `frames` frames (readStrategy
+   * "mmap"). A scan (`scan` true) makes a copy only into free room: a
+   * sequential pass over more than the cache holds would otherwise evict
+   * every copy before it is read again, and read each file twice.
+   */
+  #view(seg: Segment, frames: number, scan = false): SegmentView | undefined {
     const { fs, views } = this.#ctx;
     if (views === undefined) return undefined;
     let v = views.get(seg.path);
@@ -751,22 +763,23 @@ export class Stream {
     if (fs.map !== undefined) {
       // Real mappings are bounded by count (the LRU's capacity is maxOpenSegments).
       const m = fs.map(seg.path);
-      v = m.bytes;
+      v = { bytes: m.bytes, checked: undefined };
       views.set(seg.path, v, 1, () => m.close());
     } else {
       // Copies are bounded by bytes: a file larger than the bound is read positionally instead.
       const file = this.#ctx.handles.get(seg.path, "read");
       const size = file.size();
-      if (size > views.capacity) return undefined;
-      v = new Uint8Array(size);
-      if (file.read(v, 0) !== size) return undefined;
-      views.set(seg.path, v, size);
+      if (size + frames > views.capacity - (scan ? views.weight : 0)) return undefined;
+      const bytes = new Uint8Array(size);
+      if (file.read(bytes, 0) !== size) return undefined;
+      v = { bytes, checked: new Uint8Array(frames) };
+      views.set(seg.path, v, size + frames);
     }
     return v;
   }
 
   /** The decoded payload of the frame at `off` (via the block cache), checking its CRC. */
-  #frame(seg: Segment, sealed: boolean, off: number, len: number, h: FrameHeader): Uint8Array {
+  #frame(seg: Segment, sealed: boolean, off: number, len: number, h: FrameHeader, k: number, frames: number): Uint8Array {
     const blocks = this.#ctx.blocks;
     const key = blocks !== undefined ? (seg.tag ??= (nextTag++).toString(36) + ":") + off : "";
     if (blocks !== undefined) {
@@ -781,17 +794,23 @@ export class Stream {
       this.#ctx.counters.cacheMisses++;
       if (metered) this.#ctx.emit({ type: "cacheMiss", stream: this.key });
     }
-    const b = this.#readBytes(seg, sealed, off, len);
+    const v = sealed ? this.#view(seg, frames) : undefined;
+    const b = v !== undefined ? v.bytes.subarray(off, off + len) : this.#readBytes(seg, sealed, off, len);
     // Built only when needed: a template per read costs as much as the read's checks.
     const where = () => `stream ${JSON.stringify(this.key)}, segment ${seg.path}, offset ${off}`;
     const why = parseFrameHeader(b, 0, h);
     if (why !== "" || HEADER + h.storedLen !== len) {
       throw new WalError("CORRUPTION", `${where()}: ${why || "frame length does not match the index"}; the index or the file is damaged`);
     }
-    if (!frameCrcOk(b, 0, h)) {
-      throw new WalError("CRC_MISMATCH", `${where()}: frame checksum mismatch (bit rot or an overwritten file); restore the segment from a backup or truncate past it`);
+    const stored = b.subarray(HEADER);
+    const checked = v?.checked;
+    if (checked === undefined || checked[k] !== 1) {
+      if (!frameCrcOk(b, 0, h, stored)) {
+        throw new WalError("CRC_MISMATCH", `${where()}: frame checksum mismatch (bit rot or an overwritten file); restore the segment from a backup or truncate past it`);
+      }
+      if (checked !== undefined) checked[k] = 1;
     }
-    const raw = h.codec === CODEC_NONE ? b.subarray(HEADER) : decodePayload(h.codec, b.subarray(HEADER), h.rawLen, where());
+    const raw = h.codec === CODEC_NONE ? stored : decodePayload(h.codec, stored, h.rawLen, where());
     if (blocks !== undefined) {
       // A raw payload inside a whole-file view would keep the view alive beyond its bound: cache a copy.
       const keep = raw.buffer === b.buffer && b.buffer.byteLength > b.length ? raw.slice() : raw;
@@ -833,7 +852,7 @@ export class Stream {
     const off = offsets[k];
     const end = k + 1 < frames ? offsets[k + 1] : limit;
     const h = this.#getHeader;
-    const raw = this.#frame(seg, sealed, off, end - off, h);
+    const raw = this.#frame(seg, sealed, off, end - off, h, k, frames);
     this.#ctx.counters.entriesRead++;
     // A cached payload is shared and a payload read through a view (readStrategy
     // "mmap") aliases the mapping: hand out a copy the caller may change.
@@ -906,14 +925,20 @@ export class Stream {
         throw e;
       }
       if (why !== "") throw new WalError("CORRUPTION", `${this.#where(s, pos)}: ${why}`);
-      if (!cur.crcOk()) {
-        throw new WalError("CRC_MISMATCH", `${this.#where(s, pos)}: frame checksum mismatch; restore the segment from a backup or truncate past it`);
+      const stored = cur.payload();
+      const checked = r.checked;
+      const k = r.k++;
+      if (checked === undefined || checked[k] !== 1) {
+        if (!cur.crcOk(stored)) {
+          throw new WalError("CRC_MISMATCH", `${this.#where(s, pos)}: frame checksum mismatch; restore the segment from a backup or truncate past it`);
+        }
+        if (checked !== undefined) checked[k] = 1;
       }
       const h = cur.h;
       if (h.firstId !== r.expect) {
         throw new WalError("CORRUPTION", `${this.#where(s, pos)}: frame id ${h.firstId} where ${r.expect} was expected`);
       }
-      const raw = h.codec === CODEC_NONE ? cur.payload() : decodePayload(h.codec, cur.payload(), h.rawLen, this.#where(s, pos));
+      const raw = h.codec === CODEC_NONE ? stored : decodePayload(h.codec, stored, h.rawLen, this.#where(s, pos));
       r.pos = pos + HEADER + h.storedLen;
       r.expect = h.firstId + h.count;
       if (h.count === 1) {
@@ -954,9 +979,11 @@ export class Stream {
     }
     const k = floorIndex(f.relIds, f.frames, rel);
     const sealed = seg !== this.#active?.seg;
-    const view = sealed ? this.#view(seg) : undefined;
+    const view = sealed ? this.#view(seg, f.frames, true) : undefined;
+    r.checked = view?.checked;
+    r.k = k;
     if (view !== undefined) {
-      r.cur.reset(undefined, f.end, view);
+      r.cur.reset(undefined, f.end, view.bytes);
     } else {
       const handles = this.#ctx.handles;
       const path = seg.path;
@@ -1106,6 +1133,9 @@ export class EntryReader {
   end = 0;
   /** The first id the next frame must have. */
   expect = 0;
+  /** Index in its segment of the next frame, and the segment view's checked-CRC flags (if a copy). */
+  k = 0;
+  checked: Uint8Array | undefined = undefined;
   /** The batch frame being handed out: raw payload, entry count, next entry, its offset, first id. */
   raw: Uint8Array = NO_BYTES;
   count = 0;

@@ -176,7 +176,8 @@ export function createNodeFsImpl(name: string, options: NodeFsImplOptions = {}):
   if (options.map) walFs.map = options.map;
   walFs.detach = detachBuffer;
   if (typeof zlibCrc32 === "function") {
-    walFs.crc32 = (data: Uint8Array, seed?: number): number => zlibCrc32(data, seed ?? 0) >>> 0;
+    // zlib.crc32 returns the unsigned CRC and defaults the seed to 0 on all three runtimes.
+    walFs.crc32 = zlibCrc32;
   }
   return walFs;
 }

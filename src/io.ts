@@ -112,7 +112,10 @@ export interface WalFs {
    * share one fsync. Without it, the core groups appends per microtask burst.
    */
   defer?(fn: () => void): void;
-  /** Optional CRC-32 (IEEE) of the runtime, e.g. `zlib.crc32`. */
+  /**
+   * Optional CRC-32 (IEEE) of the runtime, e.g. `zlib.crc32`: returns the
+   * unsigned CRC of `data`, continuing from `seed` (default 0) as zlib does.
+   */
   crc32?(data: Uint8Array, seed?: number): number;
   /**
    * Optional: moves the memory of `buf` to a new `ArrayBuffer` without

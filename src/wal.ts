@@ -196,7 +196,8 @@ export class Wal {
     if (fs === undefined) {
       throw new WalError("CONFIG", "no file system adapter: pass options.fs (e.g. MemoryFs) or import ironwal from mod.ts");
     }
-    if (fs.crc32 !== undefined) registerNativeCrc32(fs.crc32.bind(fs));
+    // Any CRC-32 gives the same sums: keep a native one already registered (mod.ts registers the runtime's).
+    if (fs.crc32 !== undefined && crc32Implementation() !== "native") registerNativeCrc32(fs.crc32.bind(fs));
     await initCrc32();
     const root = opts.root;
     try {

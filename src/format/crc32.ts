@@ -88,9 +88,13 @@ export function crc32Implementation(): string {
   return implName;
 }
 
-/** Registers the runtime's native CRC-32 (e.g. `zlib.crc32`). */
+/**
+ * Registers the runtime's native CRC-32 (e.g. `zlib.crc32`), called as is
+ * (no wrapper on the hot path): it must return the unsigned CRC and continue
+ * from `seed` like zlib's.
+ */
 export function registerNativeCrc32(fn: (data: Uint8Array, seed?: number) => number): void {
-  impl = (data, seed) => fn(data, seed) >>> 0;
+  impl = fn as CrcFn;
   implName = "native";
 }
 

@@ -344,48 +344,76 @@
       (if (i32.gt_u (local.get $ml) (i32.sub (local.get $opEnd) (local.get $op)))
         (then (return (call $fail (i32.const -8) (local.get $ip) (local.get $ml) (local.get $op)))))
 
-      ;; Match copy.
-      (if (i32.ge_u (local.get $offset) (i32.const 16))
-        (then
-          ;; Every 16-byte load reads bytes written before it.
-          (v128.store (local.get $op) (v128.load (local.get $ref)))
-          (if (i32.gt_u (local.get $ml) (i32.const 16))
+      ;; Match copy, 16 bytes at a time; every load reads bytes already written.
+      ;; A match that overlaps itself (offset < length) is periodic, so its
+      ;; bytes can also be copied from any multiple of the offset back: long
+      ;; ones copy from at least 64 bytes back, since a load straddling the
+      ;; last one or two stores stalls the CPU (store-to-load forwarding
+      ;; fails) and runs 3x slower.
+      (local.set $e (i32.add (local.get $op) (local.get $ml)))
+      (block $done
+        (block $long
+          (if (i32.ge_u (local.get $offset) (i32.const 16))
             (then
+              (v128.store (local.get $op) (v128.load (local.get $ref)))
+              (br_if $done (i32.le_u (local.get $ml) (i32.const 16)))
               (if (i32.and (i32.gt_u (local.get $ml) (i32.const 256))
                            (i32.ge_u (local.get $offset) (local.get $ml)))
                 (then
-                  (memory.copy (local.get $op) (local.get $ref) (local.get $ml)))
-                (else
-                  (local.set $s (i32.add (local.get $ref) (i32.const 16)))
-                  (local.set $d (i32.add (local.get $op) (i32.const 16)))
-                  (local.set $e (i32.add (local.get $op) (local.get $ml)))
-                  (loop $mcopy
-                    (v128.store (local.get $d) (v128.load (local.get $s)))
-                    (local.set $s (i32.add (local.get $s) (i32.const 16)))
-                    (local.set $d (i32.add (local.get $d) (i32.const 16)))
-                    (br_if $mcopy (i32.lt_u (local.get $d) (local.get $e)))))))))
-        (else
-          ;; Offset < 16: the match overlaps itself. The first 16 bytes one at
-          ;; a time (each reads what the one `offset` before it wrote), then
-          ;; 16 at a time from `step` bytes back, `step` being the smallest
-          ;; multiple of the offset that is at least 16.
+                  (memory.copy (local.get $op) (local.get $ref) (local.get $ml))
+                  (br $done)))
+              (local.set $d (i32.add (local.get $op) (i32.const 16)))
+              (local.set $step (local.get $offset))
+              ;; 16 <= offset < 64 and longer than 64 bytes: see $long.
+              (br_if $long (i32.and (i32.lt_u (local.get $offset) (i32.const 64))
+                                    (i32.gt_u (local.get $ml) (i32.const 64))))
+              (loop $mcopy
+                (v128.store (local.get $d) (v128.load (i32.sub (local.get $d) (local.get $offset))))
+                (local.set $d (i32.add (local.get $d) (i32.const 16)))
+                (br_if $mcopy (i32.lt_u (local.get $d) (local.get $e))))
+              (br $done)))
+          ;; Offset < 16: the first 16 bytes one at a time (each reads what
+          ;; the one `offset` before it wrote), then from `step` back: the
+          ;; smallest multiple of the offset that is at least 16.
           (local.set $d (local.get $op))
-          (local.set $e (i32.add (local.get $op) (i32.const 16)))
+          (local.set $s (i32.add (local.get $op) (i32.const 16)))
           (loop $head
             (i32.store8 (local.get $d) (i32.load8_u (i32.sub (local.get $d) (local.get $offset))))
             (local.set $d (i32.add (local.get $d) (i32.const 1)))
-            (br_if $head (i32.lt_u (local.get $d) (local.get $e))))
-          (if (i32.gt_u (local.get $ml) (i32.const 16))
-            (then
-              (local.set $step
-                (i32.mul (local.get $offset)
-                         (i32.div_u (i32.add (local.get $offset) (i32.const 15)) (local.get $offset))))
-              (local.set $e (i32.add (local.get $op) (local.get $ml)))
-              (loop $rep
-                (v128.store (local.get $d) (v128.load (i32.sub (local.get $d) (local.get $step))))
-                (local.set $d (i32.add (local.get $d) (i32.const 16)))
-                (br_if $rep (i32.lt_u (local.get $d) (local.get $e))))))))
-      (local.set $op (i32.add (local.get $op) (local.get $ml)))
+            (br_if $head (i32.lt_u (local.get $d) (local.get $s))))
+          (br_if $done (i32.le_u (local.get $ml) (i32.const 16)))
+          (local.set $step
+            (i32.mul (local.get $offset)
+                     (i32.div_u (i32.add (local.get $offset) (i32.const 15)) (local.get $offset)))))
+        ;; An overlapping match longer than 16 bytes, written up to d (op + 16),
+        ;; with offset < 64 and step a multiple of it, 16 <= step <= offset + 15.
+        ;; Up to op + 64 from step back; then up to op + 256 from the smallest
+        ;; multiple of the offset that is at least 64, then from the smallest
+        ;; that is at least 256 (each at most offset + 63, offset + 255: so
+        ;; d - step > ref).
+        (loop $near
+          (v128.store (local.get $d) (v128.load (i32.sub (local.get $d) (local.get $step))))
+          (local.set $d (i32.add (local.get $d) (i32.const 16)))
+          (br_if $near (i32.and (i32.lt_u (local.get $d) (local.get $e))
+                                (i32.lt_u (local.get $d) (i32.add (local.get $op) (i32.const 64))))))
+        (br_if $done (i32.ge_u (local.get $d) (local.get $e)))
+        (local.set $step
+          (i32.mul (local.get $offset)
+                   (i32.div_u (i32.add (local.get $offset) (i32.const 63)) (local.get $offset))))
+        (loop $mid
+          (v128.store (local.get $d) (v128.load (i32.sub (local.get $d) (local.get $step))))
+          (local.set $d (i32.add (local.get $d) (i32.const 16)))
+          (br_if $mid (i32.and (i32.lt_u (local.get $d) (local.get $e))
+                               (i32.lt_u (local.get $d) (i32.add (local.get $op) (i32.const 256))))))
+        (br_if $done (i32.ge_u (local.get $d) (local.get $e)))
+        (local.set $step
+          (i32.mul (local.get $offset)
+                   (i32.div_u (i32.add (local.get $offset) (i32.const 255)) (local.get $offset))))
+        (loop $far
+          (v128.store (local.get $d) (v128.load (i32.sub (local.get $d) (local.get $step))))
+          (local.set $d (i32.add (local.get $d) (i32.const 16)))
+          (br_if $far (i32.lt_u (local.get $d) (local.get $e)))))
+      (local.set $op (local.get $e))
       (br $seq))
     (unreachable))
 )

@@ -289,13 +289,15 @@ describe("lz4 WebAssembly compressor", () => {
 
 describe("lz4 WebAssembly decoder against the TS decoder", () => {
   it("hand-made blocks: overlaps of every small offset, offset 65535, the data start", () => {
-    const lits = Array.from({ length: 40 }, (_, i) => 97 + (i % 26));
-    for (let offset = 1; offset <= 40; offset++) {
-      for (const ml of [4, 5, 15, 16, 17, 18, 19, 31, 32, 33, 100, 300, 1000]) {
+    // Every offset below 80 (the decoder copies overlaps < 64 bytes back in
+    // phases: to 64, 256 and beyond), lengths around each phase boundary.
+    const lits = Array.from({ length: 80 }, (_, i) => 97 + ((i * 7) % 26));
+    for (let offset = 1; offset <= 80; offset++) {
+      for (const ml of [4, 5, 15, 16, 17, 18, 19, 31, 32, 33, 63, 64, 65, 100, 255, 256, 257, 300, 1000]) {
         const block = makeBlock([[lits, offset, ml]], [1, 2, 3, 4, 5]);
         const r = decodeBoth(block, 2000, `offset ${offset} ml ${ml}`);
         assert.ok(r.ok, `offset ${offset} ml ${ml}`);
-        for (let i = 40; i < 40 + ml; i++) assert.equal(r.bytes[i], r.bytes[i - offset]);
+        for (let i = 80; i < 80 + ml; i++) assert.equal(r.bytes[i], r.bytes[i - offset]);
       }
     }
     // A match 65535 back, and one at exactly the first byte of the output.

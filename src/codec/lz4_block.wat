@@ -295,29 +295,30 @@
             (local.set $ip (i32.add (local.get $ip) (i32.const 1)))
             (local.set $lit (i32.add (local.get $lit) (local.get $b)))
             (br_if $lext (i32.eq (local.get $b) (i32.const 255))))))
-      (if (local.get $lit)
+      ;; No test for lit = 0 (three sequences in four of text have no
+      ;; literals, a branch that mispredicts often): both checks pass, as
+      ;; ip <= ipEnd and op <= opEnd, and the copy only writes slack.
+      (if (i32.gt_u (local.get $lit) (i32.sub (local.get $ipEnd) (local.get $ip)))
+        (then (return (call $fail (i32.const -3) (local.get $ip) (local.get $lit) (local.get $op)))))
+      (if (i32.gt_u (local.get $lit) (i32.sub (local.get $opEnd) (local.get $op)))
+        (then (return (call $fail (i32.const -4) (local.get $ip) (local.get $lit) (local.get $op)))))
+      (v128.store (local.get $op) (v128.load (local.get $ip)))
+      (if (i32.gt_u (local.get $lit) (i32.const 16))
         (then
-          (if (i32.gt_u (local.get $lit) (i32.sub (local.get $ipEnd) (local.get $ip)))
-            (then (return (call $fail (i32.const -3) (local.get $ip) (local.get $lit) (local.get $op)))))
-          (if (i32.gt_u (local.get $lit) (i32.sub (local.get $opEnd) (local.get $op)))
-            (then (return (call $fail (i32.const -4) (local.get $ip) (local.get $lit) (local.get $op)))))
-          (v128.store (local.get $op) (v128.load (local.get $ip)))
-          (if (i32.gt_u (local.get $lit) (i32.const 16))
+          (if (i32.le_u (local.get $lit) (i32.const 256))
             (then
-              (if (i32.le_u (local.get $lit) (i32.const 256))
-                (then
-                  (local.set $s (i32.add (local.get $ip) (i32.const 16)))
-                  (local.set $d (i32.add (local.get $op) (i32.const 16)))
-                  (local.set $e (i32.add (local.get $op) (local.get $lit)))
-                  (loop $lcopy
-                    (v128.store (local.get $d) (v128.load (local.get $s)))
-                    (local.set $s (i32.add (local.get $s) (i32.const 16)))
-                    (local.set $d (i32.add (local.get $d) (i32.const 16)))
-                    (br_if $lcopy (i32.lt_u (local.get $d) (local.get $e)))))
-                (else
-                  (memory.copy (local.get $op) (local.get $ip) (local.get $lit))))))
-          (local.set $ip (i32.add (local.get $ip) (local.get $lit)))
-          (local.set $op (i32.add (local.get $op) (local.get $lit)))))
+              (local.set $s (i32.add (local.get $ip) (i32.const 16)))
+              (local.set $d (i32.add (local.get $op) (i32.const 16)))
+              (local.set $e (i32.add (local.get $op) (local.get $lit)))
+              (loop $lcopy
+                (v128.store (local.get $d) (v128.load (local.get $s)))
+                (local.set $s (i32.add (local.get $s) (i32.const 16)))
+                (local.set $d (i32.add (local.get $d) (i32.const 16)))
+                (br_if $lcopy (i32.lt_u (local.get $d) (local.get $e)))))
+            (else
+              (memory.copy (local.get $op) (local.get $ip) (local.get $lit))))))
+      (local.set $ip (i32.add (local.get $ip) (local.get $lit)))
+      (local.set $op (i32.add (local.get $op) (local.get $lit)))
       (if (i32.eq (local.get $ip) (local.get $ipEnd)) (then (return (local.get $op))))
 
       ;; Match offset.
@@ -353,25 +354,35 @@
       (local.set $e (i32.add (local.get $op) (local.get $ml)))
       (block $done
         (block $long
-          (if (i32.ge_u (local.get $offset) (i32.const 16))
-            (then
-              (v128.store (local.get $op) (v128.load (local.get $ref)))
-              (br_if $done (i32.le_u (local.get $ml) (i32.const 16)))
-              (if (i32.and (i32.gt_u (local.get $ml) (i32.const 256))
-                           (i32.ge_u (local.get $offset) (local.get $ml)))
-                (then
-                  (memory.copy (local.get $op) (local.get $ref) (local.get $ml))
-                  (br $done)))
-              (local.set $d (i32.add (local.get $op) (i32.const 16)))
-              (local.set $step (local.get $offset))
-              ;; 16 <= offset < 64 and longer than 64 bytes: see $long.
-              (br_if $long (i32.and (i32.lt_u (local.get $offset) (i32.const 64))
-                                    (i32.gt_u (local.get $ml) (i32.const 64))))
-              (loop $mcopy
-                (v128.store (local.get $d) (v128.load (i32.sub (local.get $d) (local.get $offset))))
-                (local.set $d (i32.add (local.get $d) (i32.const 16)))
-                (br_if $mcopy (i32.lt_u (local.get $d) (local.get $e))))
-              (br $done)))
+          (block $short
+            (if (i32.ge_u (local.get $offset) (i32.const 32))
+              (then
+                ;; The usual case: 32 bytes whatever the length (most matches
+                ;; in text are 4-32 bytes long: no branch at 16 to mispredict).
+                (v128.store (local.get $op) (v128.load (local.get $ref)))
+                (v128.store offset=16 (local.get $op) (v128.load offset=16 (local.get $ref)))
+                (br_if $done (i32.le_u (local.get $ml) (i32.const 32)))
+                (local.set $d (i32.add (local.get $op) (i32.const 32))))
+              (else
+                (br_if $short (i32.lt_u (local.get $offset) (i32.const 16)))
+                (v128.store (local.get $op) (v128.load (local.get $ref)))
+                (br_if $done (i32.le_u (local.get $ml) (i32.const 16)))
+                (local.set $d (i32.add (local.get $op) (i32.const 16)))))
+            ;; Offset >= 16, a match longer than what is written (up to d).
+            (if (i32.and (i32.gt_u (local.get $ml) (i32.const 256))
+                         (i32.ge_u (local.get $offset) (local.get $ml)))
+              (then
+                (memory.copy (local.get $op) (local.get $ref) (local.get $ml))
+                (br $done)))
+            (local.set $step (local.get $offset))
+            ;; 16 <= offset < 64 and longer than 64 bytes: see $long.
+            (br_if $long (i32.and (i32.lt_u (local.get $offset) (i32.const 64))
+                                  (i32.gt_u (local.get $ml) (i32.const 64))))
+            (loop $mcopy
+              (v128.store (local.get $d) (v128.load (i32.sub (local.get $d) (local.get $offset))))
+              (local.set $d (i32.add (local.get $d) (i32.const 16)))
+              (br_if $mcopy (i32.lt_u (local.get $d) (local.get $e))))
+            (br $done))
           ;; Offset < 16: the first 16 bytes one at a time (each reads what
           ;; the one `offset` before it wrote), then from `step` back: the
           ;; smallest multiple of the offset that is at least 16.
@@ -385,12 +396,12 @@
           (local.set $step
             (i32.mul (local.get $offset)
                      (i32.div_u (i32.add (local.get $offset) (i32.const 15)) (local.get $offset)))))
-        ;; An overlapping match longer than 16 bytes, written up to d (op + 16),
-        ;; with offset < 64 and step a multiple of it, 16 <= step <= offset + 15.
-        ;; Up to op + 64 from step back; then up to op + 256 from the smallest
-        ;; multiple of the offset that is at least 64, then from the smallest
-        ;; that is at least 256 (each at most offset + 63, offset + 255: so
-        ;; d - step > ref).
+        ;; An overlapping match longer than 16 bytes, written up to d (op + 16
+        ;; or op + 32), with offset < 64 and step a multiple of it, 16 <= step
+        ;; <= offset + 15. Up to op + 64 from step back; then up to op + 256
+        ;; from the smallest multiple of the offset that is at least 64, then
+        ;; from the smallest that is at least 256 (each at most offset + 63,
+        ;; offset + 255: so d - step > ref).
         (loop $near
           (v128.store (local.get $d) (v128.load (i32.sub (local.get $d) (local.get $step))))
           (local.set $d (i32.add (local.get $d) (i32.const 16)))

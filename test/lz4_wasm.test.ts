@@ -453,6 +453,36 @@ describe("lz4 WebAssembly decoder against the TS decoder", () => {
   });
 });
 
+describe("lz4 frames through either codec", () => {
+  it("lz4Compress writes the same frames with the WASM codec on and off", SLOW, () => {
+    const mixed = new Uint8Array(2 * WASM_MAX_BLOCK + 1000);
+    mixed.set(randomBytes(WASM_MAX_BLOCK, 61)); // block 1 stored, 2 and 3 compressed
+    mixed.set(jsonText(WASM_MAX_BLOCK + 1000, 62), WASM_MAX_BLOCK);
+    const cases: [string, Uint8Array][] = [
+      ["empty", new Uint8Array(0)],
+      ["text, 3 blocks", jsonText(2 * WASM_MAX_BLOCK + 5, 63)],
+      ["stored then compressed", mixed],
+      ["compressed then stored", mixed.slice().reverse()],
+      ["12 bytes, stored", jsonText(12, 64)],
+    ];
+    for (const [name, data] of cases) {
+      for (const contentChecksum of [false, true]) {
+        const wasm = lz4Compress(data, { contentChecksum });
+        const was = setLz4WasmEnabled(false);
+        let ts: Uint8Array;
+        try {
+          ts = lz4Compress(data, { contentChecksum });
+        } finally {
+          setLz4WasmEnabled(was);
+        }
+        assertSameBytes(wasm, ts, `${name}, checksum ${contentChecksum}`);
+        assertSameBytes(lz4Decompress(wasm), data, `${name} round trip`);
+      }
+      assertSameBytes(lz4Tool(["-d", "-c"], lz4Compress(data)), data, `${name}: lz4 -d`);
+    }
+  });
+});
+
 describe("lz4 WebAssembly limits", () => {
   it("blocks over 4 MiB go to the TS codec; the WASM memory stays under 16 MiB", SLOW, () => {
     const big = jsonText(WASM_MAX_BLOCK + 1, 51);

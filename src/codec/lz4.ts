@@ -284,9 +284,31 @@ export interface Lz4CompressOptions {
 export function lz4Compress(data: Uint8Array, options: Lz4CompressOptions = {}): Uint8Array {
   const checksum = options.contentChecksum === true;
   const n = data.length;
-  const blocks = Math.ceil(n / OUT_BLOCK_SIZE);
-  const bound = 15 + blocks * 4 + lz4BlockBound(n) + blocks * 16 + 8;
-  const out = new Uint8Array(bound);
+  // What each block stores: its compressed bytes, or the input itself when
+  // compression does not shrink it. A block from the WebAssembly codec is a
+  // view into its memory, valid until the next block is compressed: all but
+  // the last are copied out, the last goes straight into the frame.
+  const parts: Uint8Array[] = [];
+  const stored: boolean[] = [];
+  let lastIsView = false;
+  let scratch: Uint8Array | undefined;
+  let size = 15 + 4 + (checksum ? 4 : 0);
+  for (let start = 0; start < n; start += OUT_BLOCK_SIZE) {
+    const end = Math.min(n, start + OUT_BLOCK_SIZE);
+    if (lastIsView) parts[parts.length - 1] = parts[parts.length - 1].slice();
+    let block = wasmCompressBlock(data, start, end);
+    lastIsView = block !== undefined;
+    if (block === undefined) {
+      scratch ??= new Uint8Array(lz4BlockBound(OUT_BLOCK_SIZE));
+      block = scratch.slice(0, encodeBlockJs(data, start, end, scratch, 0));
+    }
+    const raw = block.length >= end - start;
+    if (raw) lastIsView = false;
+    parts.push(raw ? data.subarray(start, end) : block);
+    stored.push(raw);
+    size += 4 + parts[parts.length - 1].length;
+  }
+  const out = new Uint8Array(size);
   write32(out, 0, FRAME_MAGIC);
   // FLG: version 01, independent blocks, content size, [content checksum].
   out[4] = 0x40 | 0x20 | 0x08 | (checksum ? 0x04 : 0);
@@ -295,32 +317,15 @@ export function lz4Compress(data: Uint8Array, options: Lz4CompressOptions = {}):
   write32(out, 10, Math.floor(n / 0x100000000));
   out[14] = (xxh32Range(out, 4, 14, 0) >>> 8) & 0xff;
   let op = 15;
-  for (let start = 0; start < n; start += OUT_BLOCK_SIZE) {
-    const end = Math.min(n, start + OUT_BLOCK_SIZE);
-    const block = wasmCompressBlock(data, start, end);
-    let size: number;
-    if (block !== undefined) {
-      size = block.length;
-      if (size < end - start) out.set(block, op + 4);
-    } else {
-      size = encodeBlockJs(data, start, end, out, op + 4) - op - 4;
-    }
-    if (size >= end - start) {
-      write32(out, op, (end - start) | 0x80000000);
-      out.set(data.subarray(start, end), op + 4);
-      op += 4 + end - start;
-    } else {
-      write32(out, op, size);
-      op += 4 + size;
-    }
+  for (let i = 0; i < parts.length; i++) {
+    write32(out, op, stored[i] ? (parts[i].length | 0x80000000) : parts[i].length);
+    out.set(parts[i], op + 4);
+    op += 4 + parts[i].length;
   }
   write32(out, op, 0);
   op += 4;
-  if (checksum) {
-    write32(out, op, xxh32Range(data, 0, n, 0));
-    op += 4;
-  }
-  return out.slice(0, op);
+  if (checksum) write32(out, op, xxh32Range(data, 0, n, 0));
+  return out;
 }
 
 interface FrameInfo {

@@ -20,9 +20,9 @@
 ;;   [131072, ...)     input and output regions, chosen by the caller, each
 ;;                     followed by at least 64 bytes of slack
 ;;
-;; Wild copies. Both loops copy 16 bytes at a time and may read up to 15
-;; bytes past the end of the input and write up to 15 bytes past the end of
-;; the output (into the slack, or into output bytes that are written again
+;; Wild copies. Both loops copy 16 or 32 bytes at a time and may read up to
+;; 16 bytes past the end of the input and write up to 32 bytes past the end
+;; of the output (into the slack, or into output bytes that are written again
 ;; later). Every length is checked exactly before it is used; the wide copies
 ;; never change what is decoded.
 (module

@@ -10,6 +10,7 @@
  */
 
 import { lz4Compress, lz4CompressBlock, lz4Decompress, lz4DecompressBlock } from "../src/codec/lz4.ts";
+import { setLz4WasmEnabled } from "../src/codec/_lz4_block_wasm.ts";
 import { deflateRaw, inflateRaw } from "../src/codec/deflate.ts";
 
 /**
@@ -97,6 +98,8 @@ function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
  * Keys: `lz4CompressMBps`, `lz4DecompressMBps`, `lz4Ratio` (frame API,
  * 4 MiB blocks); `lz4BlockCompressMBps`, `lz4BlockDecompressMBps`,
  * `lz4BlockRatio` (raw blocks of 64 KiB, as a WAL would store payloads);
+ * `lz4TsCompressMBps`, `lz4TsDecompressMBps` (frame API with the
+ * WebAssembly codec switched off: the TypeScript codec, for comparison);
  * `deflateMBps`, `inflateMBps`, `deflateRatio` (fflate, level 1) and the same
  * with `deflate6` for level 6. Ratio is uncompressed / compressed size.
  *
@@ -137,6 +140,17 @@ export async function benchCodecs(): Promise<Record<string, number>> {
   });
   r.lz4BlockRatio = n / blockBytes;
 
+  // The same frames through the TypeScript block codec (same bytes, slower).
+  const was = setLz4WasmEnabled(false);
+  try {
+    const tsFrame = lz4Compress(data);
+    if (!sameBytes(tsFrame, frame)) throw new Error("the TS and WASM LZ4 codecs wrote different frames");
+    r.lz4TsCompressMBps = bestMBps(n, () => lz4Compress(data));
+    r.lz4TsDecompressMBps = bestMBps(n, () => lz4Decompress(frame));
+  } finally {
+    setLz4WasmEnabled(was);
+  }
+
   for (const level of [1, 6] as const) {
     const key = level === 1 ? "deflate" : "deflate6";
     const d = deflateRaw(data, level);
@@ -151,6 +165,7 @@ export async function benchCodecs(): Promise<Record<string, number>> {
   const rows = [
     ["lz4 frame (4 MiB blocks)", r.lz4CompressMBps, r.lz4DecompressMBps, r.lz4Ratio],
     ["lz4 raw blocks (64 KiB)", r.lz4BlockCompressMBps, r.lz4BlockDecompressMBps, r.lz4BlockRatio],
+    ["lz4 frame, TS codec", r.lz4TsCompressMBps, r.lz4TsDecompressMBps, r.lz4Ratio],
     ["deflate level 1 (fflate)", r.deflateMBps, r.inflateMBps, r.deflateRatio],
     ["deflate level 6 (fflate)", r.deflate6MBps, r.inflate6MBps, r.deflate6Ratio],
   ] as const;

@@ -693,8 +693,9 @@ async function benchMemory(): Promise<void> {
 async function benchCodecFigures(): Promise<void> {
   const r = await benchCodecs();
   extras.codecs = r;
-  report("lz4Compress", "9. LZ4 compress (frame, JSON-like text)", "MB/s", r.lz4CompressMBps, null, { op: ">=", value: 400, on: "ours" });
-  report("lz4Decompress", "9. LZ4 decompress (frame, JSON-like text)", "MB/s", r.lz4DecompressMBps, null, { op: ">=", value: 1000, on: "ours" });
+  const lz4Note = `ratio ${r.lz4Ratio.toFixed(2)}×; the TS codec alone: ${r.lz4TsCompressMBps.toFixed(0)} / ${r.lz4TsDecompressMBps.toFixed(0)} MB/s`;
+  report("lz4Compress", "9. LZ4 compress (frame, JSON-like text)", "MB/s", r.lz4CompressMBps, null, { op: ">=", value: 400, on: "ours" }, lz4Note);
+  report("lz4Decompress", "9. LZ4 decompress (frame, JSON-like text)", "MB/s", r.lz4DecompressMBps, null, { op: ">=", value: 1000, on: "ours" }, lz4Note);
   report("deflateCompress", "9. DEFLATE level 1 compress (fflate)", "MB/s", r.deflateMBps, null, null);
   report("deflateDecompress", "9. DEFLATE level 1 decompress (fflate)", "MB/s", r.inflateMBps, null, null);
 }

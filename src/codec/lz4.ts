@@ -13,10 +13,24 @@
  * {@link WalError} with code `CORRUPTION` naming the problem and the byte
  * offset in the input where it was found.
  *
+ * The frame format, xxHash32 and all error reporting are TypeScript. The two
+ * hot loops, compressing and decompressing one block, run as WebAssembly that
+ * this project writes by hand (`lz4_block.wat`, assembled by the `wabt` npm
+ * package at development time and embedded in `lz4_block_wasm.generated.ts`;
+ * nothing is loaded from disk and there is no runtime dependency). It is
+ * instantiated synchronously on first use. Blocks of up to 4 MiB (the frame
+ * format's largest) go through WebAssembly, whose memory therefore stays
+ * under 9 MiB and never more than 16 MiB; larger raw blocks (WAL payloads can
+ * be up to 256 MiB) go through the TypeScript codec in `_lz4_block_js.ts`,
+ * as does everything if WebAssembly is unavailable. Both codecs write the
+ * same bytes and throw the same errors.
+ *
  * @module
  */
 
 import { WalError } from "../errors.ts";
+import { corrupt, decodeBlockJs, encodeBlockJs } from "./_lz4_block_js.ts";
+import { wasmCompressBlock, wasmDecodeBlock } from "./_lz4_block_wasm.ts";
 
 // ---------------------------------------------------------------------------
 // Constants of the formats
@@ -27,16 +41,8 @@ const SKIPPABLE_MAGIC_MASK = 0xfffffff0;
 const SKIPPABLE_MAGIC = 0x184d2a50;
 const LEGACY_MAGIC = 0x184c2102;
 
-/** Minimum match length of the block format. */
-const MIN_MATCH = 4;
-/** The last 5 bytes of a block are always literals. */
-const LAST_LITERALS = 5;
-/** A match may not start within the last 12 bytes of a block. */
-const MF_LIMIT = 12;
-/** Blocks shorter than this are stored as literals only. */
-const MIN_LENGTH = MF_LIMIT + 1;
-/** Largest match offset the format can express. */
-const MAX_DISTANCE = 65535;
+/** How far back a match can reach: what linked blocks need of earlier output. */
+const WINDOW = 65536;
 
 /** The frame format's block maximum sizes, by BD code 4..7. */
 const BLOCK_MAX_SIZES = [0, 0, 0, 0, 65536, 262144, 1048576, 4194304];
@@ -50,10 +56,6 @@ const P2 = 0x85ebca77 | 0;
 const P3 = 0xc2b2ae3d | 0;
 const P4 = 0x27d4eb2f | 0;
 const P5 = 0x165667b1 | 0;
-
-function corrupt(message: string): WalError {
-  return new WalError("CORRUPTION", `LZ4: ${message}`);
-}
 
 function read32(a: Uint8Array, i: number): number {
   return a[i] | (a[i + 1] << 8) | (a[i + 2] << 16) | (a[i + 3] << 24);
@@ -136,18 +138,6 @@ export function xxhash32(data: Uint8Array, seed = 0): number {
 // Block compression
 // ---------------------------------------------------------------------------
 
-const HASH_LOG = 14;
-const HASH_SHIFT = 32 - HASH_LOG;
-/**
- * The match finder's table, reused across calls. An entry holds
- * `position + delta`, where `delta` grows by the block length plus 64 KiB
- * for every block compressed: an entry left by an earlier block therefore
- * always looks more than 65535 bytes away and is never used, so the table
- * never needs clearing (except when the counter would overflow).
- */
-const hashTable = new Int32Array(1 << HASH_LOG);
-let hashBase = MAX_DISTANCE + 1;
-
 /**
  * The largest size {@link lz4CompressBlock} can produce for `length` input
  * bytes (incompressible data grows by 1 byte per 255, plus a few).
@@ -163,145 +153,6 @@ let hashBase = MAX_DISTANCE + 1;
  */
 export function lz4BlockBound(length: number): number {
   return length + ((length / 255) | 0) + 16;
-}
-
-/**
- * Compresses `src[start, end)` as one independent LZ4 block into `dst` at
- * `op`; `dst` must have `lz4BlockBound(end - start)` bytes free at `op`.
- * Returns the new write position.
- */
-function encodeBlock(src: Uint8Array, start: number, end: number, dst: Uint8Array, op: number): number {
-  const len = end - start;
-  let anchor = start;
-  const sv = new DataView(src.buffer, src.byteOffset, src.byteLength);
-  if (len >= MIN_LENGTH) {
-    if (hashBase > 0x7fffffff - len - MAX_DISTANCE - 2) {
-      hashTable.fill(0);
-      hashBase = MAX_DISTANCE + 1;
-    }
-    const table = hashTable;
-    const delta = hashBase - start;
-    hashBase += len + MAX_DISTANCE + 1;
-    // Last position at which a match may start, and where matches must stop.
-    const mfLimit = end - MF_LIMIT;
-    const matchLimit = end - LAST_LITERALS;
-
-    let ip = start;
-    table[Math.imul(sv.getInt32(ip, true), -1640531535) >>> HASH_SHIFT] = ip + delta;
-    ip++;
-    let forwardH = Math.imul(sv.getInt32(ip, true), -1640531535) >>> HASH_SHIFT;
-
-    outer: for (;;) {
-      // Find a match of 4 bytes, stepping faster through data that has none.
-      let ref = 0;
-      let forwardIp = ip;
-      let step = 1;
-      let searchMatchNb = 1 << 6;
-      do {
-        const h = forwardH;
-        ip = forwardIp;
-        forwardIp += step;
-        step = searchMatchNb++ >> 6;
-        if (forwardIp > mfLimit) break outer;
-        ref = table[h] - delta;
-        forwardH = Math.imul(sv.getInt32(forwardIp, true), -1640531535) >>> HASH_SHIFT;
-        table[h] = ip + delta;
-      } while (ip - ref > MAX_DISTANCE || sv.getInt32(ref, true) !== sv.getInt32(ip, true));
-      // Extend the match backwards over the pending literals.
-      while (ip > anchor && ref > start && src[ip - 1] === src[ref - 1]) {
-        ip--;
-        ref--;
-      }
-      // Literals.
-      const litLen = ip - anchor;
-      let tokenPos = op++;
-      if (litLen >= 15) {
-        dst[tokenPos] = 0xf0;
-        let l = litLen - 15;
-        while (l >= 255) {
-          dst[op++] = 255;
-          l -= 255;
-        }
-        dst[op++] = l;
-      } else {
-        dst[tokenPos] = litLen << 4;
-      }
-      if (litLen > 32) {
-        dst.set(src.subarray(anchor, ip), op);
-        op += litLen;
-      } else {
-        for (let k = anchor; k < ip; k++) dst[op++] = src[k];
-      }
-
-      for (;;) {
-        // Offset and match length (the first 4 bytes are known equal).
-        const offset = ip - ref;
-        dst[op++] = offset;
-        dst[op++] = offset >>> 8;
-        let p = ip + MIN_MATCH;
-        let q = ref + MIN_MATCH;
-        while (p <= matchLimit - 4) {
-          const diff = sv.getInt32(p, true) ^ sv.getInt32(q, true);
-          if (diff !== 0) {
-            // Skip the equal low bytes; the tail loop then stops at once.
-            const k = (31 - Math.clz32(diff & -diff)) >>> 3;
-            p += k;
-            q += k;
-            break;
-          }
-          p += 4;
-          q += 4;
-        }
-        while (p < matchLimit && src[p] === src[q]) {
-          p++;
-          q++;
-        }
-        let ml = p - ip - MIN_MATCH;
-        ip = p;
-        if (ml >= 15) {
-          dst[tokenPos] |= 15;
-          ml -= 15;
-          while (ml >= 255) {
-            dst[op++] = 255;
-            ml -= 255;
-          }
-          dst[op++] = ml;
-        } else {
-          dst[tokenPos] |= ml;
-        }
-        anchor = ip;
-        if (ip > mfLimit) break outer;
-        // Fill the table at ip - 2 and try an immediate match at ip.
-        table[Math.imul(sv.getInt32(ip - 2, true), -1640531535) >>> HASH_SHIFT] = ip - 2 + delta;
-        const h = Math.imul(sv.getInt32(ip, true), -1640531535) >>> HASH_SHIFT;
-        ref = table[h] - delta;
-        table[h] = ip + delta;
-        if (ip - ref <= MAX_DISTANCE && sv.getInt32(ref, true) === sv.getInt32(ip, true)) {
-          tokenPos = op++;
-          dst[tokenPos] = 0;
-          continue;
-        }
-        ip++;
-        forwardH = Math.imul(sv.getInt32(ip, true), -1640531535) >>> HASH_SHIFT;
-        break;
-      }
-    }
-  }
-  // Last literals.
-  const litLen = end - anchor;
-  if (litLen >= 15) {
-    dst[op++] = 0xf0;
-    let l = litLen - 15;
-    while (l >= 255) {
-      dst[op++] = 255;
-      l -= 255;
-    }
-    dst[op++] = l;
-  } else {
-    dst[op++] = litLen << 4;
-  }
-  dst.set(src.subarray(anchor, end), op);
-  return op + litLen;
 }
 
 /**
@@ -328,154 +179,28 @@ function encodeBlock(src: Uint8Array, start: number, end: number, dst: Uint8Arra
  */
 export function lz4CompressBlock(src: Uint8Array, dst?: Uint8Array): Uint8Array {
   const bound = lz4BlockBound(src.length);
-  if (dst === undefined) {
-    const out = new Uint8Array(bound);
-    return out.subarray(0, encodeBlock(src, 0, src.length, out, 0));
-  }
-  if (dst.length < bound) {
+  if (dst !== undefined && dst.length < bound) {
     throw new WalError(
       "CONFIG",
       `lz4CompressBlock: dst holds ${dst.length} bytes, needs lz4BlockBound(${src.length}) = ${bound}`,
     );
   }
-  return dst.subarray(0, encodeBlock(src, 0, src.length, dst, 0));
+  const block = wasmCompressBlock(src, 0, src.length);
+  if (block !== undefined) {
+    if (dst === undefined) return block.slice();
+    dst.set(block);
+    return dst.subarray(0, block.length);
+  }
+  if (dst === undefined) {
+    const out = new Uint8Array(bound);
+    return out.subarray(0, encodeBlockJs(src, 0, src.length, out, 0));
+  }
+  return dst.subarray(0, encodeBlockJs(src, 0, src.length, dst, 0));
 }
 
 // ---------------------------------------------------------------------------
 // Block decompression
 // ---------------------------------------------------------------------------
-
-/**
- * Decodes the LZ4 block `src[ip, ipEnd)` into `dst` from `op`, writing no
- * further than `opEnd`; matches may reach back to `low` and no further.
- * Returns the new write position. `base` is added to input positions in
- * error messages.
- */
-function decodeBlock(
-  src: Uint8Array,
-  ip: number,
-  ipEnd: number,
-  dst: Uint8Array,
-  op: number,
-  opEnd: number,
-  low: number,
-  base: number,
-): number {
-  const dv = new DataView(dst.buffer, dst.byteOffset, dst.byteLength);
-  const sv = new DataView(src.buffer, src.byteOffset, src.byteLength);
-  const srcLen = src.length;
-  for (;;) {
-    if (ip >= ipEnd) {
-      throw corrupt(`block ends at byte ${ip + base} without final literals`);
-    }
-    const token = src[ip++];
-    // Literals.
-    let lit = token >>> 4;
-    if (lit === 15) {
-      let b = 255;
-      while (b === 255) {
-        if (ip >= ipEnd) throw corrupt(`literal length runs past the block end at byte ${ip + base}`);
-        b = src[ip++];
-        lit += b;
-      }
-    }
-    if (lit !== 0) {
-      if (lit > ipEnd - ip) {
-        throw corrupt(`${lit} literals at byte ${ip + base} run past the block end (${ipEnd - ip} bytes left)`);
-      }
-      if (lit > opEnd - op) {
-        throw corrupt(`${lit} literals at byte ${ip + base} overflow the output (${opEnd - op} bytes left)`);
-      }
-      if (lit > 64) {
-        dst.set(src.subarray(ip, ip + lit), op);
-        ip += lit;
-        op += lit;
-      } else if (lit <= 8 && op + 8 <= opEnd && ip + 8 <= srcLen) {
-        dv.setInt32(op, sv.getInt32(ip, true), true);
-        dv.setInt32(op + 4, sv.getInt32(ip + 4, true), true);
-        ip += lit;
-        op += lit;
-      } else if (op + lit + 4 <= opEnd && ip + lit + 4 <= srcLen) {
-        // Copy 4 bytes at a time; the last store may spill up to 3 bytes
-        // past the literals, which later output overwrites.
-        const e = op + lit;
-        do {
-          dv.setInt32(op, sv.getInt32(ip, true), true);
-          op += 4;
-          ip += 4;
-        } while (op < e);
-        ip -= op - e;
-        op = e;
-      } else {
-        const e = ip + lit;
-        while (ip < e) dst[op++] = src[ip++];
-      }
-    }
-    if (ip === ipEnd) return op;
-    // Match.
-    if (ipEnd - ip < 2) throw corrupt(`match offset truncated at byte ${ip + base}`);
-    const offset = src[ip] | (src[ip + 1] << 8);
-    const ref = op - offset;
-    if (offset === 0 || ref < low) {
-      throw corrupt(
-        `match offset ${offset} at byte ${ip + base} points ${
-          offset === 0 ? "at itself" : `${low - ref} bytes before the start of the data`
-        }`,
-      );
-    }
-    ip += 2;
-    let ml = token & 15;
-    if (ml === 15) {
-      let b = 255;
-      while (b === 255) {
-        if (ip >= ipEnd) throw corrupt(`match length runs past the block end at byte ${ip + base}`);
-        b = src[ip++];
-        ml += b;
-      }
-    }
-    ml += MIN_MATCH;
-    if (ml > opEnd - op) {
-      throw corrupt(`match of ${ml} bytes before byte ${ip + base} overflows the output (${opEnd - op} bytes left)`);
-    }
-    if (ml <= 16 && offset >= 4 && op + 16 <= opEnd) {
-      // Short match: a fixed 16-byte copy, 4 bytes at a time (each load reads
-      // bytes already written as offset >= 4); bytes past the match are
-      // overwritten by later output.
-      dv.setInt32(op, dv.getInt32(ref, true), true);
-      dv.setInt32(op + 4, dv.getInt32(ref + 4, true), true);
-      dv.setInt32(op + 8, dv.getInt32(ref + 8, true), true);
-      dv.setInt32(op + 12, dv.getInt32(ref + 12, true), true);
-      op += ml;
-    } else if (ml <= 64 && offset >= 4 && op + ml + 4 <= opEnd) {
-      // 4 bytes at a time: each load reads bytes already written (offset >= 4).
-      let r = ref;
-      const e = op + ml;
-      do {
-        dv.setInt32(op, dv.getInt32(r, true), true);
-        op += 4;
-        r += 4;
-      } while (op < e);
-      op = e;
-    } else if (ml <= 64) {
-      let r = ref;
-      const e = op + ml;
-      while (op < e) dst[op++] = dst[r++];
-    } else if (offset >= ml) {
-      dst.copyWithin(op, ref, ref + ml);
-      op += ml;
-    } else {
-      // Overlapping: replicate the period `offset`, doubling each time.
-      let done = offset;
-      dst.copyWithin(op, ref, op);
-      while (done < ml) {
-        const n = done < ml - done ? done : ml - done;
-        dst.copyWithin(op + done, ref, ref + n);
-        done += n;
-      }
-      op += ml;
-    }
-  }
-}
 
 /**
  * Decompresses one raw LZ4 block (as written by {@link lz4CompressBlock}, or
@@ -507,12 +232,22 @@ export function lz4DecompressBlock(src: Uint8Array, dst: Uint8Array | number): U
     if (dst > src.length * 255 + 16) {
       throw corrupt(`a block of ${src.length} bytes cannot decode to ${dst} bytes`);
     }
+    const decoded = wasmDecodeBlock(src, 0, src.length, undefined, dst, 0);
+    if (decoded !== undefined) {
+      if (decoded.length !== dst) throw corrupt(`block decoded to ${decoded.length} bytes, expected ${dst}`);
+      return decoded.slice();
+    }
     const out = new Uint8Array(dst);
-    const n = decodeBlock(src, 0, src.length, out, 0, dst, 0, 0);
+    const n = decodeBlockJs(src, 0, src.length, out, 0, dst, 0, 0);
     if (n !== dst) throw corrupt(`block decoded to ${n} bytes, expected ${dst}`);
     return out;
   }
-  return dst.subarray(0, decodeBlock(src, 0, src.length, dst, 0, dst.length, 0, 0));
+  const decoded = wasmDecodeBlock(src, 0, src.length, undefined, dst.length, 0);
+  if (decoded !== undefined) {
+    dst.set(decoded);
+    return dst.subarray(0, decoded.length);
+  }
+  return dst.subarray(0, decodeBlockJs(src, 0, src.length, dst, 0, dst.length, 0, 0));
 }
 
 // ---------------------------------------------------------------------------
@@ -549,9 +284,31 @@ export interface Lz4CompressOptions {
 export function lz4Compress(data: Uint8Array, options: Lz4CompressOptions = {}): Uint8Array {
   const checksum = options.contentChecksum === true;
   const n = data.length;
-  const blocks = Math.ceil(n / OUT_BLOCK_SIZE);
-  const bound = 15 + blocks * 4 + lz4BlockBound(n) + blocks * 16 + 8;
-  const out = new Uint8Array(bound);
+  // What each block stores: its compressed bytes, or the input itself when
+  // compression does not shrink it. A block from the WebAssembly codec is a
+  // view into its memory, valid until the next block is compressed: all but
+  // the last are copied out, the last goes straight into the frame.
+  const parts: Uint8Array[] = [];
+  const stored: boolean[] = [];
+  let lastIsView = false;
+  let scratch: Uint8Array | undefined;
+  let size = 15 + 4 + (checksum ? 4 : 0);
+  for (let start = 0; start < n; start += OUT_BLOCK_SIZE) {
+    const end = Math.min(n, start + OUT_BLOCK_SIZE);
+    if (lastIsView) parts[parts.length - 1] = parts[parts.length - 1].slice();
+    let block = wasmCompressBlock(data, start, end);
+    lastIsView = block !== undefined;
+    if (block === undefined) {
+      scratch ??= new Uint8Array(lz4BlockBound(OUT_BLOCK_SIZE));
+      block = scratch.slice(0, encodeBlockJs(data, start, end, scratch, 0));
+    }
+    const raw = block.length >= end - start;
+    if (raw) lastIsView = false;
+    parts.push(raw ? data.subarray(start, end) : block);
+    stored.push(raw);
+    size += 4 + parts[parts.length - 1].length;
+  }
+  const out = new Uint8Array(size);
   write32(out, 0, FRAME_MAGIC);
   // FLG: version 01, independent blocks, content size, [content checksum].
   out[4] = 0x40 | 0x20 | 0x08 | (checksum ? 0x04 : 0);
@@ -560,25 +317,15 @@ export function lz4Compress(data: Uint8Array, options: Lz4CompressOptions = {}):
   write32(out, 10, Math.floor(n / 0x100000000));
   out[14] = (xxh32Range(out, 4, 14, 0) >>> 8) & 0xff;
   let op = 15;
-  for (let start = 0; start < n; start += OUT_BLOCK_SIZE) {
-    const end = Math.min(n, start + OUT_BLOCK_SIZE);
-    const size = encodeBlock(data, start, end, out, op + 4) - op - 4;
-    if (size >= end - start) {
-      write32(out, op, (end - start) | 0x80000000);
-      out.set(data.subarray(start, end), op + 4);
-      op += 4 + end - start;
-    } else {
-      write32(out, op, size);
-      op += 4 + size;
-    }
+  for (let i = 0; i < parts.length; i++) {
+    write32(out, op, stored[i] ? (parts[i].length | 0x80000000) : parts[i].length);
+    out.set(parts[i], op + 4);
+    op += 4 + parts[i].length;
   }
   write32(out, op, 0);
   op += 4;
-  if (checksum) {
-    write32(out, op, xxh32Range(data, 0, n, 0));
-    op += 4;
-  }
-  return out.slice(0, op);
+  if (checksum) write32(out, op, xxh32Range(data, 0, n, 0));
+  return out;
 }
 
 interface FrameInfo {
@@ -593,6 +340,8 @@ interface FrameInfo {
   contentSize: number;
   /** Most bytes this frame can decode to. */
   bound: number;
+  /** The frame's block maximum size. */
+  blockMax: number;
 }
 
 /**
@@ -663,6 +412,7 @@ function scanFrame(src: Uint8Array, pos: number): FrameInfo {
     contentChecksum,
     contentSize,
     bound: contentSize >= 0 ? contentSize : bound,
+    blockMax,
   };
 }
 
@@ -742,7 +492,16 @@ export function lz4Decompress(frame: Uint8Array): Uint8Array {
         out.set(src.subarray(data, data + size), op);
         op += size;
       } else {
-        op = decodeBlock(src, data, data + size, out, op, opEnd, info.independent ? op : frameStart, 0);
+        // A block decodes to at most the frame's block maximum.
+        const capacity = Math.min(opEnd - op, info.blockMax);
+        const history = info.independent ? undefined : out.subarray(Math.max(frameStart, op - WINDOW), op);
+        const decoded = wasmDecodeBlock(src, data, data + size, history, capacity, 0);
+        if (decoded !== undefined) {
+          out.set(decoded, op);
+          op += decoded.length;
+        } else {
+          op = decodeBlockJs(src, data, data + size, out, op, op + capacity, info.independent ? op : frameStart, 0);
+        }
       }
       p = data + size + (info.blockChecksum ? 4 : 0);
     }

@@ -98,6 +98,21 @@ class FrameIndex {
   }
 }
 
+/** What a scan of a segment's header and frames found; see `Stream.#scanFrames`. */
+interface TailScan {
+  /** The header's first id, or why the header is invalid. */
+  head: number | string;
+  /** File size when scanned. */
+  size: number;
+  /** Offset after the last valid frame. */
+  pos: number;
+  /** Entries in the valid frames. */
+  entries: number;
+  index: FrameIndex;
+  /** "end" if the valid frames fill the file, else why the bytes at `pos` are not a frame. */
+  why: string;
+}
+
 interface Active {
   seg: Segment;
   /** Bytes written (header + frames). */
@@ -214,15 +229,44 @@ export class Stream {
     this.nextId = this.writtenId = 0;
   }
 
+  /**
+   * Reads the header of `seg` and, if it is valid and matches the name, its
+   * frames up to the first invalid one. `why` is "end" if every byte of the
+   * file belongs to a valid frame, else why the frame at `pos` is not one.
+   * Changes nothing.
+   */
+  #scanFrames(seg: Segment, file: WalFile): TailScan {
+    const size = file.size();
+    const hb = new Uint8Array(SEGMENT_HEADER);
+    const got = file.read(hb, 0);
+    const head = decodeSegmentHeader(hb.subarray(0, got));
+    const index = new FrameIndex();
+    let pos = SEGMENT_HEADER;
+    let entries = 0;
+    if (head !== seg.firstId) return { head, size, pos, entries, index, why: "segment header" };
+    const cur = new FrameCursor(() => file, size);
+    let why = "";
+    for (;;) {
+      why = cur.at(pos);
+      if (why === "end") break;
+      if (why === "" && !cur.crcOk()) why = "CRC mismatch";
+      if (why === "" && cur.h.firstId !== seg.firstId + entries) {
+        why = `frame id ${cur.h.firstId} where ${seg.firstId + entries} was expected`;
+      }
+      if (why !== "") break;
+      index.push(entries, pos);
+      entries += cur.h.count;
+      pos += HEADER + cur.h.storedLen;
+    }
+    return { head, size, pos, entries, index, why };
+  }
+
   /** Scans the last segment. Returns false if it had to be removed. */
   #recoverActive(seg: Segment, rec: StreamRecovery): boolean {
     const { handles } = this.#ctx;
     const where = `stream ${JSON.stringify(this.key)}, segment ${seg.path}`;
     const file = handles.get(seg.path, "write");
-    const size = file.size();
-    const hb = new Uint8Array(SEGMENT_HEADER);
-    const got = file.read(hb, 0);
-    const head = decodeSegmentHeader(hb.subarray(0, got));
+    const { head, size, pos, entries, index, why } = this.#scanFrames(seg, file);
     const isOnly = this.segs.length === 1;
     if (typeof head === "string") {
       if (size <= SEGMENT_HEADER) {
@@ -255,23 +299,6 @@ export class Stream {
         rec.bytesTruncated += size;
         return false;
       });
-    }
-    const index = new FrameIndex();
-    const cur = new FrameCursor(() => file, size);
-    let pos = SEGMENT_HEADER;
-    let entries = 0;
-    let why = "";
-    for (;;) {
-      why = cur.at(pos);
-      if (why === "end") break;
-      if (why === "" && !cur.crcOk()) why = "CRC mismatch";
-      if (why === "" && cur.h.firstId !== seg.firstId + entries) {
-        why = `frame id ${cur.h.firstId} where ${seg.firstId + entries} was expected`;
-      }
-      if (why !== "") break;
-      index.push(entries, pos);
-      entries += cur.h.count;
-      pos += HEADER + cur.h.storedLen;
     }
     rec.validRecords += entries;
     if (why !== "end") {

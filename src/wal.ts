@@ -35,7 +35,7 @@ export interface IdRange {
 export interface RecoveryInfo {
   /** Entries the open-time scan verified (active segments' frames, CRC checked). */
   validRecords: number;
-  /** Segment files scanned at open (one per stream: the active one). */
+  /** Segment files scanned at open: one per stream, the active one (a crash that left the ACTIVE hint stale may add one). */
   segmentsScanned: number;
   /** Bytes cut off: torn tails, and damage cut under onCorruption "truncate". */
   bytesTruncated: number;
@@ -45,7 +45,13 @@ export interface RecoveryInfo {
   streams: number;
   /** What was repaired, one line each (stream, file, offset, bytes). */
   repairs: string[];
-  /** Files ignored and other oddities, one line each. */
+  /**
+   * Files ignored and other oddities, one line each. Open lists a stream's
+   * directory only when its ACTIVE hint cannot be used; otherwise the
+   * directory is listed the first time an older segment is needed (a read
+   * below the active segment, `firstId`, `truncate`), and what that listing
+   * finds is added here then (and emitted as a `warning` event).
+   */
   warnings: string[];
   /** Time open took, in milliseconds. */
   durationMs: number;
@@ -226,21 +232,6 @@ export class Wal {
     const handles = new HandleCache(fs, opts.maxOpenSegments);
     // Shared with the instance: a failed fsync anywhere makes every later write fail.
     const failure: { error: WalError | undefined } = { error: undefined };
-    const ctx: StreamContext = {
-      fs,
-      opts,
-      handles,
-      indexes: new Lru(Math.max(8, opts.maxOpenSegments)),
-      blocks: opts.blockCacheSize > 0 ? new Lru(opts.blockCacheSize) : undefined,
-      views: opts.readStrategy === "mmap" ? new Lru(fs.map !== undefined ? opts.maxOpenSegments : 256 * 1024 * 1024) : undefined,
-      emit,
-      syncFailed: (path, cause) => {
-        const err = ioError(`fsync of ${path} failed; data written since the last good sync may be lost`, cause);
-        failure.error ??= err;
-        return failure.error;
-      },
-      counters: { bytesWritten: 0, entriesRead: 0, segmentsCreated: 0, cacheHits: 0, cacheMisses: 0 },
-    };
     const rec: StreamRecovery & { streams: number } = {
       validRecords: 0,
       segmentsScanned: 0,
@@ -249,6 +240,28 @@ export class Wal {
       repairs: [],
       warnings: [],
       streams: 0,
+    };
+    // Warnings found during open are emitted when it ends; later ones (a stream
+    // directory listed lazily) join wal.recovery.warnings and are emitted at once.
+    let opened = false;
+    const ctx: StreamContext = {
+      fs,
+      opts,
+      handles,
+      indexes: new Lru(Math.max(8, opts.maxOpenSegments)),
+      blocks: opts.blockCacheSize > 0 ? new Lru(opts.blockCacheSize) : undefined,
+      views: opts.readStrategy === "mmap" ? new Lru(fs.map !== undefined ? opts.maxOpenSegments : 256 * 1024 * 1024) : undefined,
+      emit,
+      warn: (message) => {
+        rec.warnings.push(message);
+        if (opened) emit({ type: "warning", message });
+      },
+      syncFailed: (path, cause) => {
+        const err = ioError(`fsync of ${path} failed; data written since the last good sync may be lost`, cause);
+        failure.error ??= err;
+        return failure.error;
+      },
+      counters: { bytesWritten: 0, entriesRead: 0, segmentsCreated: 0, cacheHits: 0, cacheMisses: 0 },
     };
     const streams: Stream[] = [];
     try {
@@ -276,6 +289,7 @@ export class Wal {
     }
     rec.streams = streams.length;
     for (const w of rec.warnings) emit({ type: "warning", message: w });
+    opened = true;
     const recovery: RecoveryInfo = { ...rec, durationMs: performance.now() - t0 };
     const wal = new Wal(opts, fs, lock, recovery, ctx, failure);
     handles.onEvict = (path, file) => wal.#syncEvicted(path, file);

@@ -572,14 +572,23 @@ describe("garbage in the root", () => {
     nfs.writeFileSync(`${r}/good/notes.txt`, "stray");
     nfs.writeFileSync(`${r}/good/123.wal`, "wrong name");
     nfs.mkdirSync(`${r}/good/subdir`);
+    const rootStrays = ["junk.txt", "Not A Stream", "x_zz", "a_61", "looksok"];
+    const streamStrays = ["notes.txt", "123.wal", "subdir"];
     const warned: string[] = [];
     wal = await open(p, { meter: (e) => e.type === "warning" && warned.push(e.message) });
     try {
-      const w = wal.recovery.warnings.join("\n");
-      for (const n of ["junk.txt", "Not A Stream", "x_zz", "a_61", "looksok", "notes.txt", "123.wal", "subdir"]) {
-        assert.ok(w.includes(n), `warning for ${n} in:\n${w}`);
-      }
+      // The root is listed at open. The stream directory is not (its ACTIVE hint
+      // names the active segment): its strays are reported when it is first listed.
+      let w = wal.recovery.warnings.join("\n");
+      for (const n of rootStrays) assert.ok(w.includes(n), `warning for ${n} in:\n${w}`);
+      for (const n of streamStrays) assert.ok(!w.includes(n), `no warning for ${n} before the stream is listed:\n${w}`);
       assert.deepEqual(warned, wal.recovery.warnings);
+      assert.equal(wal.firstId("good"), 0, "firstId lists the stream directory");
+      w = wal.recovery.warnings.join("\n");
+      for (const n of [...rootStrays, ...streamStrays]) assert.ok(w.includes(n), `warning for ${n} in:\n${w}`);
+      assert.deepEqual(warned, wal.recovery.warnings, "later warnings are emitted too");
+      assert.equal(wal.firstId("good"), 0);
+      assert.equal(warned.length, rootStrays.length + streamStrays.length, "each stray is reported once");
       assert.deepEqual(wal.streams(), ["good"]);
       assert.equal(s(await wal.get("good", 0)), "1");
       assert.equal(await wal.append("good", b("2")), 1);
@@ -594,6 +603,16 @@ describe("garbage in the root", () => {
     }
     assert.equal(nfs.readFileSync(`${r}/junk.txt`, "utf8"), "hello", "garbage is left alone");
     assert.equal(nfs.readFileSync(`${r}/good/123.wal`, "utf8"), "wrong name");
+    // Without the hint, open lists the stream directory and reports everything at once.
+    nfs.rmSync(`${r}/good/ACTIVE`);
+    wal = await open(p);
+    try {
+      const w = wal.recovery.warnings.join("\n");
+      for (const n of [...rootStrays, ...streamStrays]) assert.ok(w.includes(n), `warning for ${n} in:\n${w}`);
+      assert.equal(s(await wal.get("good", 1)), "2");
+    } finally {
+      await wal.close();
+    }
   });
 
   it("an empty stream directory is an empty stream", async () => {

@@ -7,7 +7,7 @@
  * @module
  */
 
-import { WalError } from "../errors.ts";
+import { ioError, WalError } from "../errors.ts";
 import { errorCode, joinPath, type WalFile, type WalFs } from "../io.ts";
 import type { ResolvedOptions, WalEvent } from "../options.ts";
 import {
@@ -33,6 +33,7 @@ import {
   segmentName,
   type SegmentIndex,
 } from "../format/segment.ts";
+import { ACTIVE_HINT_NAME, ACTIVE_HINT_SIZE, decodeActiveHint, encodeActiveHint } from "../format/active_hint.ts";
 import { putU32 } from "../format/bytes.ts";
 import { type ChunkPolicy, FrameCursor } from "./cursor.ts";
 import type { HandleCache } from "./handles.ts";
@@ -51,6 +52,8 @@ export interface StreamContext {
   /** Whole-file views of sealed segments (readStrategy "mmap"), by path. */
   views: Lru<SegmentView> | undefined;
   emit: (e: WalEvent) => void;
+  /** Reports an ignored file or other oddity (wal.recovery.warnings and a `warning` event). */
+  warn: (message: string) => void;
   /** Records a failed fsync (sticky for the whole Wal) and returns the error to throw. */
   syncFailed: (path: string, cause: unknown) => WalError;
   counters: { bytesWritten: number; entriesRead: number; segmentsCreated: number; cacheHits: number; cacheMisses: number };
@@ -115,6 +118,21 @@ class FrameIndex {
   }
 }
 
+/** What a scan of a segment's header and frames found; see `Stream.#scanFrames`. */
+interface TailScan {
+  /** The header's first id, or why the header is invalid. */
+  head: number | string;
+  /** File size when scanned. */
+  size: number;
+  /** Offset after the last valid frame. */
+  pos: number;
+  /** Entries in the valid frames. */
+  entries: number;
+  index: FrameIndex;
+  /** "end" if the valid frames fill the file, else why the bytes at `pos` are not a frame. */
+  why: string;
+}
+
 interface Active {
   seg: Segment;
   /** Bytes written (header + frames). */
@@ -149,8 +167,18 @@ export class Stream {
   readonly key: string;
   readonly dir: string;
   readonly #ctx: StreamContext;
-  /** Segments, oldest first; the last one is the active one. */
+  /**
+   * Segments, oldest first; the last one is the active one. After an open
+   * through the ACTIVE hint this is only a suffix of them (the segments the
+   * hint led to) until something needs an older one: see {@link #list}.
+   */
   segs: Segment[] = [];
+  /** True when `segs` holds every segment of the directory. */
+  #listed = true;
+  /** First id the ACTIVE hint file names, as far as this process knows; -1 unknown. */
+  #hintAt = -1;
+  /** True if the ACTIVE hint's content is known durable (fsynced). */
+  #hintSynced = false;
   #active: Active | undefined;
   /** Next id to hand out (counts pending frames). */
   nextId = 0;
@@ -191,6 +219,7 @@ export class Stream {
 
   /** First id still stored (after truncation), or nextId when empty. */
   firstId(): number {
+    if (!this.#listed) this.#list();
     return this.segs.length > 0 ? this.segs[0].firstId : this.writtenId;
   }
 
@@ -202,44 +231,177 @@ export class Stream {
   // ---------------------------------------------------------------- recovery
 
   /**
-   * Opens the stream from disk: lists its segments and scans only the
-   * active (last) segment, cutting a torn tail. Sealed segments are trusted
-   * to be whole (they were fsynced before the next one was created) and are
-   * checked by CRC when read.
+   * Opens the stream from disk and scans only the active (last) segment,
+   * cutting a torn tail. Sealed segments are trusted to be whole (they were
+   * fsynced before the next one was created) and are checked by CRC when
+   * read. The active segment is found through the ACTIVE hint without
+   * listing the directory when it can be (see {@link #recoverFromHint});
+   * otherwise, and whenever a repair is needed, by a listing.
    */
   recover(rec: StreamRecovery): void {
-    const { fs } = this.#ctx;
     this.#dirMade = true;
-    const found: Segment[] = [];
-    for (const e of fs.readDir(this.dir)) {
-      const first = e.isFile ? parseSegmentName(e.name) : -1;
-      if (first >= 0) {
-        found.push({ firstId: first, name: e.name, path: joinPath(this.dir, e.name) });
-      } else if (!(e.isFile && e.name.endsWith(".idx") && parseSegmentName(e.name.slice(0, -4) + ".wal") >= 0) && !e.name.endsWith(".tmp")) {
-        rec.warnings.push(`stream ${JSON.stringify(this.key)}: ignored ${JSON.stringify(e.name)} in ${this.dir} (not a segment)`);
-      }
-    }
-    found.sort((a, b) => a.firstId - b.firstId);
+    const hinted = this.#recoverFromHint(rec);
+    if (hinted === true) return;
+    const { found, strays } = this.#listSegments();
+    for (const w of strays) this.#ctx.warn(w);
     this.segs = found;
+    this.#listed = true;
     while (this.segs.length > 0) {
       const seg = this.segs[this.segs.length - 1];
-      rec.segmentsScanned++;
-      if (this.#recoverActive(seg, rec)) return;
+      // The hint path may have scanned this very segment already (it found something to repair).
+      const scan = hinted !== false && hinted.path === seg.path ? hinted.scan : undefined;
+      if (scan === undefined) rec.segmentsScanned++;
+      if (this.#recoverActive(seg, rec, scan)) {
+        if (this.#hintAt !== seg.firstId) this.#putHint(seg.firstId, false);
+        this.#dropStaleIndex(seg);
+        return;
+      }
       // The last segment was dropped (onCorruption "truncate"): the one before becomes active.
       this.segs.pop();
     }
     this.nextId = this.writtenId = 0;
   }
 
-  /** Scans the last segment. Returns false if it had to be removed. */
-  #recoverActive(seg: Segment, rec: StreamRecovery): boolean {
-    const { handles } = this.#ctx;
-    const where = `stream ${JSON.stringify(this.key)}, segment ${seg.path}`;
-    const file = handles.get(seg.path, "write");
+  /**
+   * Finds and recovers the active segment without listing the directory:
+   * from the segment the ACTIVE hint names, follows the chain of names
+   * forward (a segment's successor is named for the id after its last
+   * entry; a sealed segment's `.idx` gives that id without a scan, else the
+   * segment is scanned) until a segment has no successor, then makes it
+   * active. A stale hint (a crash after a segment was created and before the
+   * hint was rewritten, or a rewrite that failed) is thus harmless. Returns
+   * false, having changed nothing on disk, when the hint is missing or
+   * damaged, names a file that is gone, or the last segment needs any repair
+   * (a torn header or tail, damage): the listing path then decides, as it
+   * always did (given the scan of that segment, so it is not read twice).
+   * See FORMAT.md §5 for why this never picks a segment that is not the
+   * newest.
+   */
+  #recoverFromHint(rec: StreamRecovery): true | false | { path: string; scan: TailScan } {
+    const { fs, handles } = this.#ctx;
+    const hinted = this.#readHint();
+    this.#hintAt = hinted;
+    this.#hintSynced = false;
+    if (hinted < 0) return false;
+    const chain: Segment[] = [];
+    let scanned = 0;
+    try {
+      let seg = this.#segment(hinted);
+      for (;;) {
+        const st = fs.stat(seg.path);
+        if (st === undefined || !st.isFile) return false;
+        const ixEnd = this.#indexedEnd(seg, st.size);
+        if (ixEnd > seg.firstId) {
+          // Sealed: its successor is named for the end its index gives. If that is
+          // missing, a crash hit between sealing and creating it, or a file was lost.
+          const next = this.#probe(ixEnd);
+          if (next === undefined || next === null) return false;
+          chain.push(seg);
+          seg = next;
+          continue;
+        }
+        const t = this.#scanFrames(seg, handles.get(seg.path, "write"));
+        scanned++;
+        if (t.head !== seg.firstId || t.why !== "end") return { path: seg.path, scan: t };
+        // A segment with no entries is never sealed, so it has no successor.
+        const next = t.entries > 0 ? this.#probe(seg.firstId + t.entries) : undefined;
+        if (next === null) return false;
+        if (next === undefined) {
+          chain.push(seg);
+          this.segs = chain;
+          this.#listed = false;
+          rec.validRecords += t.entries;
+          this.#activate(seg, t.size, t.entries, t.index);
+          if (hinted !== seg.firstId) this.#putHint(seg.firstId, false);
+          return true;
+        }
+        // A successor created after the hint was last written: the scanned segment is sealed.
+        chain.push(seg);
+        seg = next;
+      }
+    } catch (e) {
+      // An I/O error: the listing path meets it again and reports it as it always did.
+      if (errorCode(e) === undefined) throw e;
+      return false;
+    } finally {
+      rec.segmentsScanned += scanned;
+    }
+  }
+
+  /** The segment of this stream whose first id is `firstId`. */
+  #segment(firstId: number): Segment {
+    const name = segmentName(firstId);
+    return { firstId, name, path: joinPath(this.dir, name) };
+  }
+
+  /** The segment named for `firstId` if it exists, undefined if not, null if the name is taken by something else. */
+  #probe(firstId: number): Segment | undefined | null {
+    const seg = this.#segment(firstId);
+    const st = this.#ctx.fs.stat(seg.path);
+    if (st === undefined) return undefined;
+    return st.isFile ? seg : null;
+  }
+
+  /**
+   * The id after the last entry of `seg` according to its `.idx` file (the
+   * name of its successor, if it was sealed), or -1 if it has no valid index
+   * for its current size.
+   */
+  #indexedEnd(seg: Segment, size: number): number {
+    const { fs } = this.#ctx;
+    const path = joinPath(this.dir, indexName(seg.name));
+    const st = fs.stat(path);
+    if (st === undefined || !st.isFile || st.size < 36 || st.size >= 64 * 1024 * 1024) return -1;
+    const f = fs.open(path, "read");
+    let ix: SegmentIndex | undefined;
+    try {
+      const b = new Uint8Array(st.size);
+      if (f.read(b, 0) === st.size) ix = decodeIndex(b);
+    } finally {
+      f.close();
+    }
+    if (ix === undefined || ix.segmentSize !== size || ix.entries === 0) return -1;
+    return seg.firstId + ix.entries;
+  }
+
+  /**
+   * Reads the header of `seg` and, if it is valid and matches the name, its
+   * frames up to the first invalid one. `why` is "end" if every byte of the
+   * file belongs to a valid frame, else why the frame at `pos` is not one.
+   * Changes nothing.
+   */
+  #scanFrames(seg: Segment, file: WalFile): TailScan {
     const size = file.size();
     const hb = new Uint8Array(SEGMENT_HEADER);
     const got = file.read(hb, 0);
     const head = decodeSegmentHeader(hb.subarray(0, got));
+    const index = new FrameIndex();
+    let pos = SEGMENT_HEADER;
+    let entries = 0;
+    if (head !== seg.firstId) return { head, size, pos, entries, index, why: "segment header" };
+    const cur = new FrameCursor(() => file, size);
+    let why = "";
+    for (;;) {
+      why = cur.at(pos);
+      if (why === "end") break;
+      if (why === "" && !cur.crcOk()) why = "CRC mismatch";
+      if (why === "" && cur.h.firstId !== seg.firstId + entries) {
+        why = `frame id ${cur.h.firstId} where ${seg.firstId + entries} was expected`;
+      }
+      if (why !== "") break;
+      index.push(entries, pos);
+      entries += cur.h.count;
+      pos += HEADER + cur.h.storedLen;
+    }
+    return { head, size, pos, entries, index, why };
+  }
+
+  /** Recovers the last segment (given its scan if done already). Returns false if it had to be removed. */
+  #recoverActive(seg: Segment, rec: StreamRecovery, scan?: TailScan): boolean {
+    const { handles } = this.#ctx;
+    const where = `stream ${JSON.stringify(this.key)}, segment ${seg.path}`;
+    const file = handles.get(seg.path, "write");
+    const { head, size, pos, entries, index, why } = scan ?? this.#scanFrames(seg, file);
     const isOnly = this.segs.length === 1;
     if (typeof head === "string") {
       if (size <= SEGMENT_HEADER) {
@@ -272,23 +434,6 @@ export class Stream {
         rec.bytesTruncated += size;
         return false;
       });
-    }
-    const index = new FrameIndex();
-    const cur = new FrameCursor(() => file, size);
-    let pos = SEGMENT_HEADER;
-    let entries = 0;
-    let why = "";
-    for (;;) {
-      why = cur.at(pos);
-      if (why === "end") break;
-      if (why === "" && !cur.crcOk()) why = "CRC mismatch";
-      if (why === "" && cur.h.firstId !== seg.firstId + entries) {
-        why = `frame id ${cur.h.firstId} where ${seg.firstId + entries} was expected`;
-      }
-      if (why !== "") break;
-      index.push(entries, pos);
-      entries += cur.h.count;
-      pos += HEADER + cur.h.storedLen;
     }
     rec.validRecords += entries;
     if (why !== "end") {
@@ -345,6 +490,118 @@ export class Stream {
   #activate(seg: Segment, size: number, entries: number, index: FrameIndex): void {
     this.#active = { seg, size, synced: size, entries, index };
     this.nextId = this.writtenId = seg.firstId + entries;
+  }
+
+  // ---------------------------------------------------- listing and the hint
+
+  /**
+   * Lists the directory: its segments, oldest first, and a warning for each
+   * entry that is neither a segment, an index, a temporary file nor the hint.
+   */
+  #listSegments(): { found: Segment[]; strays: string[] } {
+    const found: Segment[] = [];
+    const strays: string[] = [];
+    for (const e of this.#ctx.fs.readDir(this.dir)) {
+      const first = e.isFile ? parseSegmentName(e.name) : -1;
+      if (first >= 0) {
+        found.push({ firstId: first, name: e.name, path: joinPath(this.dir, e.name) });
+      } else if (
+        !(e.isFile && (e.name === ACTIVE_HINT_NAME || (e.name.endsWith(".idx") && parseSegmentName(e.name.slice(0, -4) + ".wal") >= 0))) &&
+        !e.name.endsWith(".tmp")
+      ) {
+        strays.push(`stream ${JSON.stringify(this.key)}: ignored ${JSON.stringify(e.name)} in ${this.dir} (not a segment)`);
+      }
+    }
+    found.sort((a, b) => a.firstId - b.firstId);
+    return { found, strays };
+  }
+
+  /**
+   * Completes `segs` from a listing of the directory, the first time
+   * something needs a segment older than those open found through the hint
+   * (a read of an older id, `firstId`, `truncate`). Strays found are reported
+   * then. A segment beyond the active one means the chain open followed was
+   * broken (a segment file missing in between): that is damage.
+   */
+  #list(): void {
+    let listing: { found: Segment[]; strays: string[] };
+    try {
+      listing = this.#listSegments();
+    } catch (e) {
+      throw ioError(`stream ${JSON.stringify(this.key)}: cannot list ${this.dir}`, e);
+    }
+    const tail = this.segs;
+    const last = tail[tail.length - 1];
+    // A segment whose creation failed halfway (named for writtenId, not yet in segs) is reused by the next append.
+    const leftover = this.#active === undefined ? this.writtenId : -1;
+    const beyond = listing.found.find((s) => s.firstId > last.firstId && s.firstId !== leftover);
+    if (beyond !== undefined) {
+      throw new WalError(
+        "CORRUPTION",
+        `stream ${JSON.stringify(this.key)}: ${last.path} was the newest segment open could reach from the ACTIVE hint, ` +
+          `but ${beyond.path} exists beyond it: a segment file between them is missing, so the log is broken there ` +
+          `(appends since open went to ${last.path}). Restore the missing segment from a backup.`,
+      );
+    }
+    const known = new Set(tail.map((s) => s.firstId));
+    const older = listing.found.filter((s) => s.firstId < last.firstId && !known.has(s.firstId));
+    this.segs = older.length === 0 ? tail : older.concat(tail).sort((a, b) => a.firstId - b.firstId);
+    this.#listed = true;
+    for (const w of listing.strays) this.#ctx.warn(w);
+  }
+
+  /** The first id the ACTIVE hint names, or -1 if it is missing, unreadable or damaged. */
+  #readHint(): number {
+    const { fs } = this.#ctx;
+    try {
+      const f = fs.open(joinPath(this.dir, ACTIVE_HINT_NAME), "read");
+      try {
+        // One byte more than a hint: a longer file reads as too long.
+        const b = new Uint8Array(ACTIVE_HINT_SIZE + 1);
+        return decodeActiveHint(b.subarray(0, f.read(b, 0)));
+      } finally {
+        f.close();
+      }
+    } catch (e) {
+      if (errorCode(e) === undefined) throw e;
+      return -1;
+    }
+  }
+
+  /**
+   * Points the ACTIVE hint at the segment whose first id is `firstId`,
+   * rewriting the file in place, and fdatasyncs it if `sync` (as every
+   * segment creation does). Best effort: returns false if it failed. Open
+   * does not need the hint to be current or intact (see
+   * {@link #recoverFromHint}): a rewrite lost or torn by a crash costs the
+   * next open a step along the chain or a listing.
+   */
+  #putHint(firstId: number, sync: boolean): boolean {
+    const { fs } = this.#ctx;
+    const path = joinPath(this.dir, ACTIVE_HINT_NAME);
+    this.#hintAt = -1;
+    this.#hintSynced = false;
+    try {
+      let f: WalFile;
+      try {
+        f = fs.open(path, "write");
+      } catch (e) {
+        if (errorCode(e) !== "ENOENT") throw e;
+        f = fs.open(path, "create");
+      }
+      try {
+        f.write(encodeActiveHint(firstId), 0);
+        if (f.size() !== ACTIVE_HINT_SIZE) f.truncate(ACTIVE_HINT_SIZE);
+        if (sync) f.datasync();
+      } finally {
+        f.close();
+      }
+    } catch {
+      return false;
+    }
+    this.#hintAt = firstId;
+    this.#hintSynced = sync;
+    return true;
   }
 
   // ------------------------------------------------------------------ writes
@@ -565,6 +822,9 @@ export class Stream {
     file.write(encodeSegmentHeader(firstId), 0);
     try {
       file.datasync();
+      // The hint is made durable before the directory sync, which also makes a newly
+      // created hint file's entry durable. If it cannot be, it is removed: open lists.
+      if (!this.#putHint(firstId, true)) this.#dropHint();
       fs.syncDir(this.dir);
     } catch (e) {
       throw this.#ctx.syncFailed(seg.path, e);
@@ -619,6 +879,7 @@ export class Stream {
 
   /** Index of the segment holding `id`, or -1. */
   #segmentOf(id: number): number {
+    if (!this.#listed && id < this.segs[0].firstId) this.#list();
     const segs = this.segs;
     let lo = 0;
     let hi = segs.length - 1;
@@ -1008,6 +1269,8 @@ export class Stream {
   /** Deletes whole sealed segments whose ids are all below `safeId`. Returns how many. */
   truncate(safeId: number): number {
     const { fs, handles, indexes, views, blocks } = this.#ctx;
+    if (!this.#listed) this.#list();
+    if (this.segs.length > 1 && this.segs[1].firstId <= safeId) this.#hintSurvivesTruncate();
     let n = 0;
     while (this.segs.length > 1 && this.segs[1].firstId <= safeId) {
       const seg = this.segs[0];
@@ -1029,6 +1292,53 @@ export class Stream {
     }
     if (n > 0) fs.syncDir(this.dir);
     return n;
+  }
+
+  /**
+   * Removes an index file of the active segment, left by a crash between
+   * sealing it and creating its successor, or by a cut-back that made it
+   * active again: the hint path takes a segment with an index and no
+   * successor for a broken chain and lists the directory. Best effort.
+   */
+  #dropStaleIndex(seg: Segment): void {
+    const { fs } = this.#ctx;
+    const path = joinPath(this.dir, indexName(seg.name));
+    try {
+      if (fs.stat(path) !== undefined) fs.remove(path);
+    } catch {
+      // The next open lists the directory again and retries.
+    }
+  }
+
+  /** Removes the hint after a failed rewrite, so open lists the directory. Best effort. */
+  #dropHint(): void {
+    try {
+      this.#ctx.fs.remove(joinPath(this.dir, ACTIVE_HINT_NAME));
+    } catch {
+      // Gone already, or the disk is failing: an older durable hint still only leads forward.
+    }
+  }
+
+  /**
+   * Before segments are deleted: makes sure the hint a crash can leave names
+   * a segment that is not deleted. The removals may be only partly durable
+   * after a crash, and a stale hint naming a deleted segment that came back
+   * would lead open along a chain that stops where a later removal held,
+   * short of the newest segment. Segment creation keeps the hint durable and
+   * current; if it could not (a failed write), the hint is pointed at the
+   * last segment and fdatasynced here, or removed (open then lists).
+   */
+  #hintSurvivesTruncate(): void {
+    const last = this.segs[this.segs.length - 1].firstId;
+    if (this.#hintAt === last && this.#hintSynced) return;
+    if (this.#putHint(last, true)) return;
+    const { fs } = this.#ctx;
+    try {
+      fs.remove(joinPath(this.dir, ACTIVE_HINT_NAME));
+    } catch (e) {
+      if (errorCode(e) !== "ENOENT") throw e;
+    }
+    fs.syncDir(this.dir);
   }
 }
 

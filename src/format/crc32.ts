@@ -31,18 +31,7 @@ const TABLE = /* @__PURE__ */ (() => {
 
 /** Slicing-by-8 CRC-32 in plain TypeScript. */
 export function crc32Table(data: Uint8Array, seed = 0): number {
-  let c = ~seed;
-  let i = 0;
-  const n = data.length;
-  const t = TABLE;
-  for (; i + 8 <= n; i += 8) {
-    const a = c ^ (data[i] | (data[i + 1] << 8) | (data[i + 2] << 16) | (data[i + 3] << 24));
-    c = t[1792 + (a & 0xff)] ^ t[1536 + ((a >>> 8) & 0xff)] ^ t[1280 + ((a >>> 16) & 0xff)] ^
-      t[1024 + (a >>> 24)] ^ t[768 + data[i + 4]] ^ t[512 + data[i + 5]] ^
-      t[256 + data[i + 6]] ^ t[data[i + 7]];
-  }
-  for (; i < n; i++) c = t[(c ^ data[i]) & 0xff] ^ (c >>> 8);
-  return ~c >>> 0;
+  return crc32Range(data, 0, data.length, seed);
 }
 
 /**

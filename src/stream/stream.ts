@@ -1058,7 +1058,7 @@ export class Stream {
     const v = sealed ? this.#view(seg, frames) : undefined;
     const b = v !== undefined ? v.bytes.subarray(off, off + len) : this.#readBytes(seg, sealed, off, len);
     // Built only when needed: a template per read costs as much as the read's checks.
-    const where = () => `stream ${JSON.stringify(this.key)}, segment ${seg.path}, offset ${off}`;
+    const where = () => this.#where(seg, off);
     const why = parseFrameHeader(b, 0, h);
     if (why !== "" || HEADER + h.storedLen !== len) {
       throw new WalError("CORRUPTION", `${where()}: ${why || "frame length does not match the index"}; the index or the file is damaged`);
@@ -1120,7 +1120,7 @@ export class Stream {
     if (h.count === 1) return this.#ctx.blocks !== undefined || (sealed && this.#ctx.views !== undefined) ? copyOut(raw) : raw;
     const r = entryRange(raw, h.count, rel - relIds[k]);
     if (r === undefined) {
-      throw new WalError("CORRUPTION", `stream ${JSON.stringify(this.key)}, segment ${seg.path}, offset ${off}: batch length table does not add up`);
+      throw new WalError("CORRUPTION", `${this.#where(seg, off)}: batch length table does not add up`);
     }
     return copyOut(raw.subarray(r[0], r[1]));
   }

@@ -1,5 +1,6 @@
 /**
- * Helpers shared by the file-system adapter tests (MemoryFs, FaultyFs).
+ * Helpers shared by the tests that read and write files through a WalFs
+ * (adapter tests, and Wal tests that damage or inspect files).
  * @module
  */
 
@@ -26,4 +27,15 @@ export function readAll(fs: WalFs, path: string): Uint8Array {
   assert.equal(f.read(buf, 0), buf.length);
   f.close();
   return buf;
+}
+
+/** Replaces `path` (if present) with a new file holding `data`. */
+export function replaceFile(fs: WalFs, path: string, data: Uint8Array): void {
+  if (fs.stat(path) !== undefined) fs.remove(path);
+  const f = fs.open(path, "create");
+  try {
+    f.write(data, 0);
+  } finally {
+    f.close();
+  }
 }

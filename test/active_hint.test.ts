@@ -17,6 +17,7 @@ import { nodeFs } from "../adapters/node.ts";
 import { ACTIVE_HINT_NAME, decodeActiveHint, encodeActiveHint } from "../src/format/active_hint.ts";
 import { crc32 } from "../src/format/crc32.ts";
 import { collect, FRAME_HEADER, pattern, rejectsCode, removeDir, tempDir, throwsCode } from "./_wal_util.ts";
+import { readAll, replaceFile } from "./_fs_util.ts";
 
 const PER_SEG = 10;
 const DIR = "/w/s";
@@ -62,29 +63,9 @@ async function check(wal: Wal, first: number, next: number): Promise<void> {
   for (const e of all) assert.deepEqual(e.data, entry(e.id));
 }
 
-function readFile(fs: WalFs, path: string): Uint8Array {
-  const f = fs.open(path, "read");
-  try {
-    const st = fs.stat(path)!;
-    const buf = new Uint8Array(st.size);
-    f.read(buf, 0);
-    return buf;
-  } finally {
-    f.close();
-  }
-}
 
-function writeFile(fs: WalFs, path: string, bytes: Uint8Array): void {
-  if (fs.stat(path) !== undefined) fs.remove(path);
-  const f = fs.open(path, "create");
-  try {
-    f.write(bytes, 0);
-  } finally {
-    f.close();
-  }
-}
 
-const hintOf = (fs: WalFs) => decodeActiveHint(readFile(fs, HINT));
+const hintOf = (fs: WalFs) => decodeActiveHint(readAll(fs, HINT));
 const segments = (fs: WalFs) => fs.readDir(DIR).map((e) => e.name).filter((n) => n.endsWith(".wal")).sort();
 
 /** A hint with any version, reserved field and id, and a correct CRC. */
@@ -203,7 +184,7 @@ describe("ACTIVE hint: stale hints are followed forward", () => {
   for (const c of cases) {
     it(`${c.name}: the newest segment is found without a listing`, async () => {
       const mem = await build(105);
-      writeFile(mem, HINT, encodeActiveHint(c.hint));
+      replaceFile(mem, HINT, encodeActiveHint(c.hint));
       if (c.dropIdx) for (let f = 0; f < 100; f += PER_SEG) mem.remove(`${DIR}/${idx(f)}`);
       const fs = counting(mem);
       const wal = await openW(fs);
@@ -224,7 +205,7 @@ describe("ACTIVE hint: stale hints are followed forward", () => {
     const mem = await build(100);
     // The segment holding 100.. is created with its header, the hint not yet rewritten.
     const scratch = await build(101);
-    writeFile(mem, `${DIR}/${seg(100)}`, readFile(scratch, `${DIR}/${seg(100)}`).subarray(0, 32));
+    replaceFile(mem, `${DIR}/${seg(100)}`, readAll(scratch, `${DIR}/${seg(100)}`).subarray(0, 32));
     assert.equal(hintOf(mem), 90);
     const fs = counting(mem);
     const wal = await openW(fs);
@@ -291,7 +272,7 @@ describe("ACTIVE hint: when open lists the directory instead", () => {
     }
     mem.mkdir(`${DIR}/${seg(70)}`); // a directory with a segment's name
     for (const hinted of [0, 10, 999_999, 70]) {
-      writeFile(mem, HINT, encodeActiveHint(hinted));
+      replaceFile(mem, HINT, encodeActiveHint(hinted));
       const fs = counting(mem);
       const wal = await openW(fs);
       try {
@@ -328,14 +309,14 @@ describe("ACTIVE hint: when open lists the directory instead", () => {
     ];
     const mem = await build(55);
     for (const c of cases) {
-      writeFile(mem, HINT, c.bytes);
+      replaceFile(mem, HINT, c.bytes);
       const fs = counting(mem);
       const wal = await openW(fs);
       try {
         assert.deepEqual(fs.lists, ["/w", DIR], c.name);
         assert.equal(wal.nextId("s"), 55, c.name);
         assert.deepEqual(wal.recovery.warnings, [], c.name);
-        assert.deepEqual(readFile(mem, HINT), good, `${c.name}: rewritten`);
+        assert.deepEqual(readAll(mem, HINT), good, `${c.name}: rewritten`);
       } finally {
         await wal.close();
       }
@@ -386,7 +367,7 @@ describe("ACTIVE hint: when open lists the directory instead", () => {
             assert.deepEqual(fs.lists, round === 0 ? [root, `${root}/s`] : [root], `round ${round}`);
             assert.deepEqual(wal.recovery.warnings, []);
             assert.equal(wal.nextId("s"), 37);
-            assert.equal(decodeActiveHint(readFile(inner, `${root}/s/${ACTIVE_HINT_NAME}`)), 30);
+            assert.equal(decodeActiveHint(readAll(inner, `${root}/s/${ACTIVE_HINT_NAME}`)), 30);
             for (let id = 0; id < 37; id++) assert.deepEqual(await wal.get("s", id), entry(id));
           } finally {
             await wal.close();
@@ -404,7 +385,7 @@ describe("ACTIVE hint: when open lists the directory instead", () => {
   it("a torn tail in the newest segment is repaired with a listing, as before, and read once", async () => {
     for (const hinted of [100, 90]) {
       const mem = await build(105);
-      writeFile(mem, HINT, encodeActiveHint(hinted));
+      replaceFile(mem, HINT, encodeActiveHint(hinted));
       const f = mem.open(`${DIR}/${seg(100)}`, "write");
       const size = f.size();
       f.write(pattern(FRAME_HEADER + 5, 3), size); // garbage after the last frame: a torn write
@@ -428,7 +409,7 @@ describe("ACTIVE hint: when open lists the directory instead", () => {
 
   it("damage in a sealed segment a stale hint names never makes it the active one", async () => {
     const mem = await build(105);
-    writeFile(mem, HINT, encodeActiveHint(90));
+    replaceFile(mem, HINT, encodeActiveHint(90));
     mem.remove(`${DIR}/${idx(90)}`); // so open scans it
     const path = `${DIR}/${seg(90)}`;
     const size = mem.stat(path)!.size;
@@ -455,7 +436,7 @@ describe("ACTIVE hint: when open lists the directory instead", () => {
 
   it("a sealed segment (by its index) whose successor is missing: listed, and the gap is CORRUPTION when read", async () => {
     const mem = await build(105);
-    writeFile(mem, HINT, encodeActiveHint(80));
+    replaceFile(mem, HINT, encodeActiveHint(80));
     mem.remove(`${DIR}/${seg(90)}`);
     mem.remove(`${DIR}/${idx(90)}`);
     const fs = counting(mem);
@@ -472,7 +453,7 @@ describe("ACTIVE hint: when open lists the directory instead", () => {
 
   it("a broken chain open cannot see (stale hint, lost index and lost successor) is CORRUPTION at the first listing", async () => {
     const mem = await build(105);
-    writeFile(mem, HINT, encodeActiveHint(80));
+    replaceFile(mem, HINT, encodeActiveHint(80));
     mem.remove(`${DIR}/${idx(80)}`);
     mem.remove(`${DIR}/${seg(90)}`);
     mem.remove(`${DIR}/${idx(90)}`);

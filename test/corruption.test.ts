@@ -18,6 +18,7 @@ import { WalError } from "../src/errors.ts";
 import { defaultFs } from "../adapters/default.ts";
 import { seededRng } from "../adapters/faulty.ts";
 import type { OnCorruption } from "../src/options.ts";
+import { readAll } from "./_fs_util.ts";
 
 const entry = (id: number) => {
   const n = 5 + ((id * 13) % 40);
@@ -28,13 +29,6 @@ const entry = (id: number) => {
 
 type Files = Map<string, Uint8Array>; // path relative to root -> bytes
 
-function readFile(fs: MemoryFs, p: string): Uint8Array {
-  const f = fs.open(p, "read");
-  const b = new Uint8Array(f.size());
-  f.read(b, 0);
-  f.close();
-  return b;
-}
 
 /** Writes 7 entries (singles and a batch) to stream "a" and closes; returns every file. */
 async function image(maxSegmentSize = 64 * 1024 * 1024): Promise<{ files: Files; ids: number }> {
@@ -53,7 +47,7 @@ async function image(maxSegmentSize = 64 * 1024 * 1024): Promise<{ files: Files;
   const files: Files = new Map();
   for (const d of fs.readDir("/w")) {
     if (!d.isDirectory) continue;
-    for (const f of fs.readDir(`/w/${d.name}`)) files.set(`${d.name}/${f.name}`, readFile(fs, `/w/${d.name}/${f.name}`));
+    for (const f of fs.readDir(`/w/${d.name}`)) files.set(`${d.name}/${f.name}`, readAll(fs, `/w/${d.name}/${f.name}`));
   }
   return { files, ids: id };
 }

@@ -21,6 +21,7 @@ import { defaultFs } from "../adapters/default.ts";
 import { encodeStreamName } from "../src/format/stream_name.ts";
 import { pattern } from "./_wal_util.ts";
 import { registerNativeCrc32 } from "../src/format/crc32.ts";
+import { readAll, replaceFile } from "./_fs_util.ts";
 
 const g = globalThis as { Bun?: unknown; Deno?: unknown };
 const runtime = g.Bun !== undefined ? "bun" : g.Deno !== undefined ? "deno" : "node";
@@ -157,27 +158,7 @@ function streamDir(root: string, stream: string): string {
   return root + "/" + encodeStreamName(stream);
 }
 
-function readFile(fs: WalFs, path: string): Uint8Array {
-  const st = fs.stat(path)!;
-  const f = fs.open(path, "read");
-  try {
-    const b = new Uint8Array(st.size);
-    f.read(b, 0);
-    return b;
-  } finally {
-    f.close();
-  }
-}
 
-function writeFile(fs: WalFs, path: string, bytes: Uint8Array): void {
-  if (fs.stat(path) !== undefined) fs.remove(path);
-  const f = fs.open(path, "create");
-  try {
-    f.write(bytes, 0);
-  } finally {
-    f.close();
-  }
-}
 
 /** First ids of the segments of `stream` (from the file names). */
 function segmentFirstIds(fs: WalFs, root: string, stream: string): number[] {
@@ -284,16 +265,16 @@ describe("indexed get: one positional read", () => {
     const names = segmentNames(mem, "/w", "s");
     const firsts = segmentFirstIds(mem, "/w", "s");
     const idx = dir + "/" + names[1].replace(".wal", ".idx");
-    const original = readFile(mem, idx);
+    const original = readAll(mem, idx);
     const damage: [string, () => void][] = [
       ["deleted", () => mem.remove(idx)],
-      ["empty", () => writeFile(mem, idx, new Uint8Array(0))],
-      ["truncated", () => writeFile(mem, idx, original.subarray(0, original.length >> 1))],
-      ["garbage", () => writeFile(mem, idx, pattern(original.length, 7))],
+      ["empty", () => replaceFile(mem, idx, new Uint8Array(0))],
+      ["truncated", () => replaceFile(mem, idx, original.subarray(0, original.length >> 1))],
+      ["garbage", () => replaceFile(mem, idx, pattern(original.length, 7))],
       ["one bit flipped", () => {
         const b = original.slice();
         b[40] ^= 4;
-        writeFile(mem, idx, b);
+        replaceFile(mem, idx, b);
       }],
       ["a directory", () => {
         mem.remove(idx);
@@ -312,7 +293,7 @@ describe("indexed get: one positional read", () => {
         continue;
       }
       assert.ok(mem.stat(idx)?.isFile, `${what}: the index was rewritten`);
-      same(readFile(mem, idx), original, `${what}: the rebuilt index equals the one written at seal`);
+      same(readAll(mem, idx), original, `${what}: the rebuilt index equals the one written at seal`);
     }
     assert.equal(mem.readDir(dir).filter((e) => e.name.endsWith(".tmp")).length, 0, "no temporary files left");
   });

@@ -9,6 +9,7 @@ import { shardOf } from "../src/sharded/routing.ts";
 import type { WalFs } from "../src/io.ts";
 import { encodeHead } from "../src/format/checkpoint.ts";
 import { getU32 } from "../src/format/bytes.ts";
+import { readAll } from "./_fs_util.ts";
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -25,13 +26,6 @@ async function rejects(p: Promise<unknown> | (() => unknown), code: WalErrorCode
   assert.fail(`expected WalError ${code}, nothing was thrown`);
 }
 
-function readFile(fs: WalFs, path: string): Uint8Array {
-  const f = fs.open(path, "read");
-  const out = new Uint8Array(f.size());
-  f.read(out, 0);
-  f.close();
-  return out;
-}
 
 function writeFile(fs: WalFs, path: string, data: Uint8Array): void {
   const f = fs.stat(path) === undefined ? fs.open(path, "create") : fs.open(path, "write");
@@ -223,7 +217,7 @@ describe("ShardedWal appends and checkpoints", () => {
     sw = await ShardedWal.open({ root: "/r", fs }, 4);
     assert.equal(sw.recovery.repairs.length, 1, sw.recovery.repairs.join("\n"));
     await sw.close();
-    const meta = readFile(fs, "/r/SHARDS");
+    const meta = readAll(fs, "/r/SHARDS");
     meta[9] ^= 1;
     writeFile(fs, "/r/SHARDS", meta);
     await rejects(ShardedWal.open({ root: "/r", fs }, 5), "SHARD_COUNT_MISMATCH");
@@ -240,7 +234,7 @@ describe("ShardedWal appends and checkpoints", () => {
     await sw.createCheckpoint("c1");
     await sw.append("b", b("2"));
     const c2 = await sw.createCheckpoint("c2");
-    const head = readFile(fs, "/r/HEAD");
+    const head = readAll(fs, "/r/HEAD");
     assert.equal(head.length, 28);
     const cases: Array<[string, () => void]> = [
       ["missing", () => fs.remove("/r/HEAD")],
@@ -248,7 +242,7 @@ describe("ShardedWal appends and checkpoints", () => {
       ["short", () => writeFile(fs, "/r/HEAD", head.subarray(0, 13))],
       ["garbage", () => writeFile(fs, "/r/HEAD", b("not a head file at all, no"))],
       ["stale (names c1)", () => {
-        const l = readFile(fs, "/r/checkpoints.log");
+        const l = readAll(fs, "/r/checkpoints.log");
         const len1 = getU32(l, 4);
         writeFile(fs, "/r/HEAD", encodeHead({ offset: 0, length: len1, crc: getU32(l, len1 - 4) }));
       }],
@@ -265,7 +259,7 @@ describe("ShardedWal appends and checkpoints", () => {
       sw = await ShardedWal.open({ root: "/r", fs }, 3);
       assert.ok(sw.recovery.checkpoints.headRepaired, what);
       assert.deepEqual((await sw.loadLatestCheckpoint()).checkpoint, c2, what);
-      assert.deepEqual(readFile(fs, "/r/HEAD"), head, `${what}: HEAD rewritten to name c2`);
+      assert.deepEqual(readAll(fs, "/r/HEAD"), head, `${what}: HEAD rewritten to name c2`);
       await sw.close();
     }
     // A HEAD with no checkpoint behind it is removed.
@@ -288,8 +282,8 @@ describe("ShardedWal appends and checkpoints", () => {
       made.push(await sw.createCheckpoint(`checkpoint-${i}`));
     }
     await sw.close();
-    const full = readFile(fs, "/r/checkpoints.log");
-    const head = readFile(fs, "/r/HEAD");
+    const full = readAll(fs, "/r/checkpoints.log");
+    const head = readAll(fs, "/r/HEAD");
     const lastLen = 28 + 8 * 5 + "checkpoint-2".length;
     const lastAt = full.length - lastLen;
     const check = async (what: string, expectCut: number) => {
@@ -324,7 +318,7 @@ describe("ShardedWal appends and checkpoints", () => {
     let sw = await ShardedWal.open({ root: "/r", fs }, 2);
     for (let i = 0; i < 4; i++) await sw.createCheckpoint(`c${i}`);
     await sw.close();
-    const full = readFile(fs, "/r/checkpoints.log");
+    const full = readAll(fs, "/r/checkpoints.log");
     const recLen = full.length / 4;
     const bad = full.slice();
     bad[recLen + 30] ^= 1; // inside c1's offsets

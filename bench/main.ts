@@ -474,14 +474,7 @@ async function benchGet(): Promise<void> {
     const d = await wal.get("s", ids[7]);
     if (d === undefined || d[0] !== (ids[7] & 0xff) || d[1] !== ((ids[7] >> 8) & 0xff)) throw new Error("get returned the wrong entry");
     await ourRun(); // warm-up (fills the caches)
-    let ours = 0;
-    let bare = 0;
-    let sync = 0;
-    for (let r = 0; r < 2; r++) {
-      bare = Math.max(bare, bareRun());
-      ours = Math.max(ours, await ourRun());
-      sync = Math.max(sync, syncRun());
-    }
+    const { bare, ours, sync } = await bestOfTwo(bareRun, ourRun, syncRun);
     await wal.close();
     getSyncRates[key] = sync;
     report(key, `5. random get of 128 B entries, ${label}`, "reads/s", ours, bare, { op: ">=", value: 0.5, on: "ratio" }, `getSync ${fmt(sync)}/s`);
@@ -489,6 +482,19 @@ async function benchGet(): Promise<void> {
   extras.getSync = getSyncRates;
   for (const fd of fds) fs.closeSync(fd);
   rm(dir);
+}
+
+/** Best of two interleaved rounds of the bare loop, the async and the sync reads (one figure's three rates). */
+async function bestOfTwo(bareRun: () => number, ourRun: () => Promise<number>, syncRun: () => number): Promise<{ bare: number; ours: number; sync: number }> {
+  let ours = 0;
+  let bare = 0;
+  let sync = 0;
+  for (let r = 0; r < 2; r++) {
+    bare = Math.max(bare, bareRun());
+    ours = Math.max(ours, await ourRun());
+    sync = Math.max(sync, syncRun());
+  }
+  return { bare, ours, sync };
 }
 
 async function benchIter(): Promise<void> {
@@ -552,14 +558,7 @@ async function benchIter(): Promise<void> {
       return fileBytes / 1e6 / ((now() - t) / 1000);
     };
     await ourRun(); // warm-up
-    let ours = 0;
-    let bare = 0;
-    let sync = 0;
-    for (let r = 0; r < 2; r++) {
-      bare = Math.max(bare, bareRun());
-      ours = Math.max(ours, await ourRun());
-      sync = Math.max(sync, syncRun());
-    }
+    const { bare, ours, sync } = await bestOfTwo(bareRun, ourRun, syncRun);
     await wal.close();
     iterSyncRates[key] = sync;
     report(key, `6. iter over 4 KiB entries, ${label}`, "MB/s", ours, bare, { op: ">=", value: 0.5, on: "ratio" }, `iterSync ${fmt(sync)} MB/s; ${P.iterMiB} MiB`);

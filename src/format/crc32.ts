@@ -53,6 +53,85 @@ export function crc32Range(buf: Uint8Array, start: number, end: number, seed = 0
   return ~c >>> 0;
 }
 
+/**
+ * Product of `a` and `b` modulo the CRC polynomial, in the CRC's reflected
+ * bit order (bit 31 is the coefficient of x^0, bit 0 that of x^31).
+ */
+function mulMod(a: number, b: number): number {
+  let p = 0;
+  for (let bit = 31; bit >= 0; bit--) {
+    if ((a >>> bit) & 1) p ^= b;
+    // b·x: a shift toward x^31, reduced when the x^31 term falls off.
+    b = b & 1 ? (b >>> 1) ^ 0xedb88320 : b >>> 1;
+  }
+  return p >>> 0;
+}
+
+/** x^(8·n) modulo the polynomial: what a CRC is multiplied by to move it past n bytes. */
+function xPow8(n: number): number {
+  let r = 0x80000000; // 1
+  let sq = 0x00800000; // x^8
+  // n < 2^53: split so the bit loop also covers lengths above 2^32.
+  for (let rest = n; rest > 0; rest = Math.floor(rest / 2)) {
+    if (rest % 2 === 1) r = mulMod(r, sq);
+    sq = mulMod(sq, sq);
+  }
+  return r;
+}
+
+/**
+ * A table that moves a CRC past `n` bytes with four lookups: entry
+ * `256·j + v` is (v << 8j)·x^(8n) mod P, by linearity.
+ */
+function shiftTable(n: number): Int32Array {
+  const m = xPow8(n);
+  const t = new Int32Array(1024);
+  for (let j = 0; j < 4; j++) {
+    const base = 256 * j;
+    for (let bit = 0; bit < 8; bit++) {
+      const one = 1 << bit;
+      const img = mulMod((one << (8 * j)) >>> 0, m) | 0;
+      for (let v = one; v < 2 * one; v++) t[base + v] = t[base + v - one] ^ img;
+    }
+  }
+  return t;
+}
+
+/**
+ * CRC-32 of the concatenation A‖B from `crcA`, `crcB` and B's length, as
+ * zlib's `crc32_combine`, without reading either.
+ */
+export function crc32Combine(crcA: number, crcB: number, lenB: number): number {
+  return (mulMod(crcA, xPow8(lenB)) ^ crcB) >>> 0;
+}
+
+/**
+ * Verifies runs of frames with one CRC call: {@link CrcRuns.shift} moves a
+ * CRC past `n` bytes by table (four lookups), with one table per length,
+ * built on first use and kept while few lengths recur. Lengths that do not
+ * recur stop being tabled (`shift` returns -1 for them), so a log of
+ * ever-changing frame sizes costs at most a table per 64 tabled shifts.
+ */
+export class CrcRuns {
+  readonly #tables = new Map<number, Int32Array>();
+  #builds = 0;
+  #uses = 0;
+
+  /** crc·x^(8n) mod P, or -1 if `n` has no table and none is worth building. */
+  shift(crc: number, n: number): number {
+    let t = this.#tables.get(n);
+    if (t === undefined) {
+      if (this.#builds * 64 > this.#uses + 4096) return -1;
+      if (this.#tables.size >= 64) this.#tables.clear();
+      t = shiftTable(n);
+      this.#tables.set(n, t);
+      this.#builds++;
+    }
+    this.#uses++;
+    return (t[crc & 0xff] ^ t[256 + ((crc >>> 8) & 0xff)] ^ t[512 + ((crc >>> 16) & 0xff)] ^ t[768 + (crc >>> 24)]) >>> 0;
+  }
+}
+
 let impl: CrcFn = crc32Table;
 let implName = "table";
 

@@ -1190,7 +1190,11 @@ export class Stream {
       const checked = r.checked;
       const k = r.k++;
       if (checked === undefined || checked[k] !== 1) {
-        if (!cur.crcOk(stored)) {
+        if (pos >= cur.okEnd) {
+          const n = cur.verifyRun(pos);
+          if (n > 0 && checked !== undefined) checked.fill(1, k, k + n);
+        }
+        if (pos >= cur.okEnd && !cur.crcOk(stored)) {
           throw new WalError("CRC_MISMATCH", `${this.#where(s, pos)}: frame checksum mismatch; restore the segment from a backup or truncate past it`);
         }
         if (checked !== undefined) checked[k] = 1;

@@ -153,6 +153,13 @@ export class Wal {
   }
 
   #waiters: Waiter[] = [];
+  /** True while appends come one at a time (a caller awaiting each): they are written at once. */
+  #solo = false;
+  /** True from an at-once write to the next microtask: another append before then is a burst. */
+  #soloTurn = false;
+  readonly #endSoloTurn = (): void => {
+    this.#soloTurn = false;
+  };
   #pendingStreams: Stream[] = [];
   #drainScheduled = false;
   #draining = false;
@@ -374,7 +381,16 @@ export class Wal {
     if (frame === 0) this.#pendingStreams.push(s);
     this.#waiters.push({ stream: s, frame, sync, value, t0: performance.now(), resolve: resolve as (v: never) => void, reject });
     this.#arrivals++;
-    if (s.pendingBytes >= MAX_PENDING && !this.#draining) {
+    if (this.#soloTurn) this.#solo = false;
+    if (!sync && this.#solo && this.#waiters.length === 1 && !this.#draining && !this.#drainScheduled) {
+      // A caller awaiting each append it makes: nothing would share the write, so write
+      // now rather than a few microtasks later (the promise settles as it would have).
+      // A second append in this same turn shows a burst, which goes back to sharing writes.
+      this.#soloTurn = true;
+      queueMicrotask(this.#endSoloTurn);
+      this.#drain();
+      this.#solo = true;
+    } else if (s.pendingBytes >= MAX_PENDING && !this.#draining) {
       // Bound the memory of a burst: write what is pending now.
       this.#drain();
     } else if (!this.#drainScheduled) {
@@ -420,6 +436,7 @@ export class Wal {
     try {
       const waiters = this.#waiters;
       const streams = this.#pendingStreams;
+      this.#solo = waiters.length === 1;
       this.#waiters = [];
       this.#pendingStreams = [];
       const written = new Map<Stream, { written: number; error?: WalError; entries: number; bytes: number }>();

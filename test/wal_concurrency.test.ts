@@ -159,6 +159,48 @@ describe("concurrent appends", () => {
     }
   });
 
+  it("async: a caller awaiting each append is written at once; a burst still shares one write", async () => {
+    let writes = 0;
+    class CountingFs extends MemoryFs {
+      override open(path: string, mode: Parameters<MemoryFs["open"]>[1]): ReturnType<MemoryFs["open"]> {
+        const f = super.open(path, mode);
+        if (!path.endsWith(".wal")) return f;
+        const write = f.write.bind(f);
+        f.write = (buf: Uint8Array, pos: number) => {
+          writes++;
+          write(buf, pos);
+        };
+        return f;
+      }
+    }
+    const wal = await Wal.open({ root: "/c", fs: new CountingFs(), syncMode: "async" });
+    try {
+      for (let i = 0; i < 3; i++) assert.equal(await wal.append("s", b(`w${i}`)), i);
+      for (let i = 3; i < 20; i++) {
+        const before = writes;
+        const p = wal.append("s", b(`w${i}`));
+        assert.equal(writes, before + 1, `append ${i} of an awaiting caller was written before append returned`);
+        assert.equal(await p, i);
+      }
+      const before = writes;
+      const ids = await Promise.all(Array.from({ length: 100 }, (_, i) => wal.append("s", b(`burst${i}`))));
+      assert.deepEqual(ids, Array.from({ length: 100 }, (_, i) => 20 + i));
+      assert.ok(writes - before <= 3, `${writes - before} writes for a burst of 100 appends`);
+      // And awaiting one at a time again goes back to writing at once.
+      for (let i = 0; i < 3; i++) await wal.append("s", b(`again${i}`));
+      const w0 = writes;
+      const p = wal.append("s", b("last"));
+      assert.equal(writes, w0 + 1);
+      assert.equal(await p, 123);
+      const got = await collect(wal.iter("s", 0));
+      assert.equal(got.length, 124);
+      assert.equal(s(got[5].data), "w5");
+      assert.equal(s(got[20 + 99].data), "burst99");
+    } finally {
+      await wal.close();
+    }
+  });
+
   it("256 concurrent appends in strict mode share far fewer than 256 fsyncs", async () => {
     const wal = await Wal.open({ root: freshRoot(), fs: nodeFs, syncMode: "strict" });
     try {

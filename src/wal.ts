@@ -115,6 +115,18 @@ function checkId(id: unknown, what: string): number {
   return id;
 }
 
+/**
+ * The cheap half of a stream key's validation, for reads: a key that is not
+ * a non-empty string is a caller's bug (CONFIG), not a stream that does not
+ * exist. Keys that could never be written (too long) simply are not found.
+ */
+function checkKey(stream: unknown, what: string): void {
+  if (typeof stream !== "string" || stream.length === 0) {
+    const shown = typeof stream === "string" ? '""' : String(stream);
+    throw new WalError("CONFIG", `${what}: stream key must be a non-empty string, got ${shown}`);
+  }
+}
+
 function parentOf(path: string): string {
   const trimmed = path.replace(/\/+$/, "");
   const i = trimmed.lastIndexOf("/");
@@ -614,6 +626,7 @@ export class Wal {
   /** Synchronous twin of {@link get}. */
   getSync(stream: string, id: number): Uint8Array | undefined {
     this.#open();
+    checkKey(stream, "get");
     checkId(id, "get: id");
     const s = this.#streams.get(stream);
     if (s === undefined) return undefined;
@@ -666,6 +679,7 @@ export class Wal {
       name: stream,
       start: () => {
         this.#open();
+        checkKey(stream, what);
         checkId(startId, `${what}: startId`);
         const reuse = options?.reuseBuffer;
         if (reuse !== undefined && typeof reuse !== "boolean") {
@@ -686,6 +700,7 @@ export class Wal {
   readRange(stream: string, start: number, end: number): Promise<WalEntry[]> {
     try {
       this.#open();
+      checkKey(stream, "readRange");
       checkId(start, "readRange: start");
       checkId(end, "readRange: end");
       const out: WalEntry[] = [];
@@ -711,6 +726,7 @@ export class Wal {
   truncate(stream: string, safeId: number): Promise<number> {
     try {
       this.#open();
+      checkKey(stream, "truncate");
       checkId(safeId, "truncate: safeId");
       const s = this.#streams.get(stream);
       if (s === undefined) {
@@ -726,11 +742,14 @@ export class Wal {
 
   /** Names of every stream, sorted. */
   streams(): string[] {
+    this.#open();
     return [...this.#streams.keys()].sort();
   }
 
   /** The id the next append to `stream` will get (0 for a new stream). */
   nextId(stream: string): number {
+    this.#open();
+    checkKey(stream, "nextId");
     return this.#streams.get(stream)?.nextId ?? 0;
   }
 
@@ -741,15 +760,19 @@ export class Wal {
    * called: ShardedWal reads it to take a consistent, durable cut.
    */
   syncedId(stream: string): number {
+    this.#open();
+    checkKey(stream, "syncedId");
     return this.#streams.get(stream)?.syncedId ?? 0;
   }
 
   /** The first id still stored in `stream` (after truncation). */
   firstId(stream: string): number {
+    this.#open();
+    checkKey(stream, "firstId");
     return this.#streams.get(stream)?.firstId() ?? 0;
   }
 
-  /** Counters and gauges; see {@link WalStats}. */
+  /** Counters and gauges; see {@link WalStats}. Still answers after close() (the final figures). */
   stats(): WalStats {
     const c = this.#ctx.counters;
     let mem = 0;

@@ -165,6 +165,7 @@ describe("ShardedWal appends and checkpoints", () => {
     assert.equal(st.checkpoints, 2);
     assert.equal(st.checkpointRecords, 3);
     await sw.close();
+    assert.deepEqual(sw.stats().shardNextIds, counts, "stats() answers after close with the final next ids");
     await rejects(sw.loadCheckpoint("one"), "CLOSED");
     await rejects(sw.append("k", b("v")), "CLOSED");
 

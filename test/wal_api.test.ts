@@ -662,6 +662,35 @@ describe("sync and close", () => {
     await rejectsCode(wal.readRange("c", 0, 1), "CLOSED");
     await rejectsCode(wal.truncate("c", 0), "CLOSED");
     await rejectsCode(wal.sync(), "CLOSED");
+    // Accessors too: a closed WAL's 0 would read as "empty stream".
+    throwsCode(() => wal.nextId("c"), "CLOSED");
+    throwsCode(() => wal.firstId("c"), "CLOSED");
+    throwsCode(() => wal.syncedId("c"), "CLOSED");
+    throwsCode(() => wal.streams(), "CLOSED");
+    // stats() still answers: the final figures, e.g. to log at shutdown.
+    assert.equal(wal.stats().entriesWritten, 1);
+  });
+
+  it("reads and accessors reject a stream key that is not a non-empty string with CONFIG", async () => {
+    const wal = await Wal.open({ root: "/k", fs: new MemoryFs() });
+    try {
+      for (const key of ["", undefined, 7, null] as unknown as string[]) {
+        await rejectsCode(wal.get(key, 0), "CONFIG");
+        throwsCode(() => wal.getSync(key, 0), "CONFIG");
+        await rejectsCode(collect(wal.iter(key)), "CONFIG");
+        throwsCode(() => [...wal.iterSync(key)], "CONFIG");
+        await rejectsCode(wal.readRange(key, 0, 1), "CONFIG");
+        await rejectsCode(wal.truncate(key, 0), "CONFIG");
+        throwsCode(() => wal.nextId(key), "CONFIG");
+        throwsCode(() => wal.firstId(key), "CONFIG");
+        throwsCode(() => wal.syncedId(key), "CONFIG");
+      }
+      // A well-formed key that was never written is simply not there.
+      assert.equal(await wal.get("never", 0), undefined);
+      assert.equal(wal.nextId("never"), 0);
+    } finally {
+      await wal.close();
+    }
   });
 
   it("close writes out appends that are still pending and releases the root", async () => {

@@ -292,6 +292,15 @@ export class Wal {
           rec.warnings.push(`ignored ${JSON.stringify(e.name)} in ${root}: not a stream directory`);
           continue;
         }
+        const twin = streams.find((t) => t.key === key);
+        if (twin !== undefined) {
+          // Only by hand: an older ironwal named a few keys (e.g. "lock") plainly, this one escapes them.
+          throw new WalError(
+            "CORRUPTION",
+            `stream ${JSON.stringify(key)} has two directories in ${root}: ${twin.dir} and ${joinPath(root, e.name)}; ` +
+              `keep one (move the other out of the root) and open again`,
+          );
+        }
         const s = new Stream(ctx, key, joinPath(root, e.name));
         s.recover(rec);
         streams.push(s);

@@ -39,6 +39,14 @@ const KEYS = [
   "b",
   "LOCK",
   "LOCK.x",
+  "lock",
+  "Lock",
+  "head",
+  "shards",
+  "con",
+  "com1",
+  "_6cock",
+  "locks",
   "x.wal",
   "00000000000000000000.wal",
   "ключ",
@@ -180,7 +188,56 @@ describe("bad stream keys", () => {
     }
   });
 
-  it("reads of a bad or unknown key find nothing instead of throwing", async () => {
+  it("a key whose name would equal a root file ignoring case, or a Windows device, is escaped", async () => {
+    const fs = new MemoryFs();
+    const wal = await Wal.open({ root: "/r", fs });
+    const keys = ["lock", "head", "shards", "nul", "lpt9", "locks", "Lock"];
+    for (const k of keys) await wal.append(k, b(k));
+    await wal.close();
+    const names = fs.readDir("/r").filter((e) => e.isDirectory).map((e) => e.name).sort();
+    assert.deepEqual(names, ["_4cock", "_68ead", "_6cock", "_6cpt9", "_6eul", "_73hards", "locks"]);
+    for (const n of names) assert.ok(!["lock", "head", "shards"].includes(n.toLowerCase()), n);
+    const again = await Wal.open({ root: "/r", fs });
+    try {
+      assert.deepEqual(again.streams(), [...keys].sort());
+      for (const k of keys) assert.equal(s((await again.get(k, 0))!), k);
+    } finally {
+      await again.close();
+    }
+  });
+
+  it("a stream directory named plainly by an older ironwal (lock) is still read and written", async () => {
+    const fs = new MemoryFs();
+    const wal = await Wal.open({ root: "/r", fs });
+    await wal.append("lock", b("old"));
+    await wal.close();
+    // What an older ironwal wrote: the same stream in a plain "lock" directory.
+    fs.rename("/r/_6cock", "/r/lock");
+    const again = await Wal.open({ root: "/r", fs });
+    try {
+      assert.equal(s((await again.get("lock", 0))!), "old");
+      assert.equal(await again.append("lock", b("new")), 1);
+    } finally {
+      await again.close();
+    }
+    assert.deepEqual(fs.readDir("/r").filter((e) => e.isDirectory).map((e) => e.name), ["lock"]);
+  });
+
+  it("two directories of one stream (lock and _6cock) fail open with CORRUPTION naming both", async () => {
+    const fs = new MemoryFs();
+    const wal = await Wal.open({ root: "/r", fs });
+    await wal.append("lock", b("x"));
+    await wal.close();
+    fs.mkdir("/r/lock");
+    await assert.rejects(Wal.open({ root: "/r", fs }), (e: Error & { code?: string }) => {
+      assert.equal(e.code, "CORRUPTION");
+      assert.match(e.message, /_6cock/);
+      assert.match(e.message, /"lock"/);
+      return true;
+    });
+  });
+
+  it("reads of an unknown key find nothing instead of throwing", async () => {
     const wal = await Wal.open({ root: "/r", fs: new MemoryFs() });
     try {
       assert.equal(await wal.get("never", 0), undefined);

@@ -19,6 +19,18 @@ const HEX = "0123456789abcdef";
 /** Longest directory name produced (most file systems allow 255 bytes). */
 export const MAX_DIR_NAME = 255;
 
+/**
+ * Plain names a stream directory must not take: they equal, ignoring case,
+ * a file ironwal keeps in `root` (LOCK, HEAD, SHARDS), which would be the
+ * same entry on a case-insensitive file system (macOS, Windows), or a
+ * Windows device name. Their first byte is escaped instead (`lock` →
+ * `_6cock`).
+ */
+const RESERVED = new Set([
+  "lock", "head", "shards", "con", "prn", "aux", "nul",
+  ...[1, 2, 3, 4, 5, 6, 7, 8, 9].flatMap((d) => [`com${d}`, `lpt${d}`]),
+]);
+
 function plain(c: number): boolean {
   return (c >= 0x61 && c <= 0x7a) || (c >= 0x30 && c <= 0x39) || c === 0x2d;
 }
@@ -41,6 +53,7 @@ export function encodeStreamName(key: string): string {
     const c = bytes[i];
     out += plain(c) ? String.fromCharCode(c) : "_" + HEX[c >> 4] + HEX[c & 15];
   }
+  if (RESERVED.has(out)) out = "_" + HEX[bytes[0] >> 4] + HEX[bytes[0] & 15] + out.slice(1);
   if (out.length > MAX_DIR_NAME) {
     throw new WalError(
       "CONFIG",
@@ -65,12 +78,17 @@ export function decodeStreamName(name: string): string | undefined {
       const l = HEX.indexOf(name[i + 2]);
       if (h < 0 || l < 0) return undefined;
       const b = (h << 4) | l;
-      if (plain(b)) return undefined; // not canonical: we never escape plain bytes
+      // Not canonical: plain bytes are escaped only to keep a reserved name out (checked below).
+      if (plain(b) && i !== 0) return undefined;
       bytes[n++] = b;
       i += 2;
     } else {
       return undefined;
     }
+  }
+  if (plain(bytes[0]) && name.charCodeAt(0) === 0x5f) {
+    // An escaped plain first byte is canonical only for a reserved name.
+    return RESERVED.has(String.fromCharCode(...bytes.subarray(0, n))) ? String.fromCharCode(...bytes.subarray(0, n)) : undefined;
   }
   try {
     return dec.decode(bytes.subarray(0, n));

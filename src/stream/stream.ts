@@ -187,7 +187,7 @@ export class Stream {
    * durable hint names a segment no newer than the first of them, with the
    * deferred flag (see {@link #seal}).
    */
-  #unsynced: Segment[] = [];
+  #unsynced: { seg: Segment; syncedId: number }[] = [];
   #active: Active | undefined;
   /** Next id to hand out (counts pending frames). */
   nextId = 0;
@@ -969,7 +969,7 @@ export class Stream {
     let deferred = false;
     if (a.size > a.synced) {
       if (this.#mayDefer(a.seg)) {
-        this.#unsynced.push(a.seg);
+        this.#unsynced.push({ seg: a.seg, syncedId: this.#syncedIdOf(a) });
         deferred = true;
       } else {
         this.#syncSealed();
@@ -1036,7 +1036,7 @@ export class Stream {
   #syncSealed(): void {
     const u = this.#unsynced;
     while (u.length > 0) {
-      const seg = u[0];
+      const seg = u[0].seg;
       try {
         this.#ctx.handles.get(seg.path, "write").datasync();
       } catch (e) {
@@ -1129,7 +1129,7 @@ export class Stream {
       a.synced = a.size;
       return true;
     }
-    const i = this.#unsynced.findIndex((s) => s.path === path);
+    const i = this.#unsynced.findIndex((u) => u.seg.path === path);
     if (i < 0) return false;
     try {
       file.datasync();
@@ -1147,9 +1147,14 @@ export class Stream {
    * first id.
    */
   get syncedId(): number {
-    if (this.#unsynced.length > 0) return this.#unsynced[0].firstId;
+    if (this.#unsynced.length > 0) return this.#unsynced[0].syncedId;
     const a = this.#active;
-    if (a === undefined || a.synced >= a.size) return this.writtenId;
+    return a === undefined ? this.writtenId : this.#syncedIdOf(a);
+  }
+
+  /** The first id of `a` not durable (its written end if all of it is). */
+  #syncedIdOf(a: Active): number {
+    if (a.synced >= a.size) return a.seg.firstId + a.entries;
     // The first frame starting at or after the synced length is the first one not durable.
     const ix = a.index;
     let lo = 0;
@@ -1159,7 +1164,7 @@ export class Stream {
       if (ix.offsets[mid] < a.synced) lo = mid + 1;
       else hi = mid;
     }
-    return lo < ix.frames ? a.seg.firstId + ix.relIds[lo] : this.writtenId;
+    return lo < ix.frames ? a.seg.firstId + ix.relIds[lo] : a.seg.firstId + a.entries;
   }
 
   /** Path of the active segment, if any. */

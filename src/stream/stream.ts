@@ -933,8 +933,12 @@ export class Stream {
       if (i < n) this.nextId = meta[4 * i + 2];
     }
     this.#pendMeta = [];
+    // A buffer of 1-8 MiB is kept while drains fill a quarter of it (a steady pipelined
+    // writer would otherwise regrow it from 4 KiB, copying, at every drain), and dropped
+    // at the first drain that uses less; a larger one (a huge frame) is dropped at once.
+    const cap = this.#pend.length;
+    if (cap > 1 << 20 && (cap > 8 << 20 || this.#pendLen < cap >> 2)) this.#pend = new Uint8Array(4096);
     this.#pendLen = 0;
-    if (this.#pend.length > 1 << 20) this.#pend = new Uint8Array(4096);
     return error === undefined ? { written: n } : { written: i, error };
   }
 

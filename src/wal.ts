@@ -500,8 +500,7 @@ export class Wal {
       if (!s.needsSync) continue;
       try {
         // Sealed segments whose fsync was deferred first, oldest first, then the active one.
-        s.sync();
-        files++;
+        files += s.sync();
       } catch (e) {
         this.#failure ??= ioError(`fsync of ${s.activePath()} (stream ${JSON.stringify(s.key)}) failed`, e);
         return this.#failure;

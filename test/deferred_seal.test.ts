@@ -92,7 +92,9 @@ describe("deferred seals: writing", () => {
     assert.deepEqual(rolls.map((e) => e.type === "segmentRoll" && e.deferred), [true, true, true]);
     assert.equal(wal.syncedId("s"), 0, "nothing is durable behind the unsynced segment 0");
     ops.length = 0;
+    const fsyncs = wal.stats().fsyncs;
     await wal.sync();
+    assert.equal(wal.stats().fsyncs - fsyncs, 4, "three sealed segments and the active one");
     const order = [0, 5, 10, 15].map((f) => ops.indexOf(`datasync ${seg(f)}`));
     assert.ok(order.every((x, i) => x >= 0 && (i === 0 || x > order[i - 1])), `syncs out of order:\n${ops.join("\n")}`);
     const moved = ops.indexOf(`rename ${HINT}.tmp -> ${HINT}`);

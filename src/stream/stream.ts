@@ -1035,10 +1035,11 @@ export class Stream {
 
   /**
    * fdatasyncs the sealed segments whose seal was deferred, oldest first.
-   * A failure is sticky (it throws the Wal's sync failure).
+   * A failure is sticky (it throws the Wal's sync failure). Returns how many.
    */
-  #syncSealed(): void {
+  #syncSealed(): number {
     const u = this.#unsynced;
+    let n = 0;
     while (u.length > 0) {
       const seg = u[0].seg;
       try {
@@ -1047,7 +1048,9 @@ export class Stream {
         throw this.#ctx.syncFailed(seg.path, e);
       }
       u.shift();
+      n++;
     }
+    return n;
   }
 
   #createSegment(firstId: number): Active {
@@ -1096,10 +1099,11 @@ export class Stream {
    * hint carries the deferred flag, it is rewritten (durably) to name the
    * active segment without it, so that the next open scans only that one.
    * A failed fsync is sticky (throws); a failed hint rewrite is not (the old
-   * hint stays valid, it only makes the next open scan more).
+   * hint stays valid, it only makes the next open scan more). Returns the
+   * number of segment files fdatasynced.
    */
-  sync(): void {
-    this.#syncSealed();
+  sync(): number {
+    let files = this.#syncSealed();
     const a = this.#active;
     if (a !== undefined && a.size > a.synced) {
       try {
@@ -1108,8 +1112,10 @@ export class Stream {
         throw this.#ctx.syncFailed(a.seg.path, e);
       }
       a.synced = a.size;
+      files++;
     }
     if (this.#hintDeferred && a !== undefined) this.#putHint(a.seg.firstId, false, true);
+    return files;
   }
 
   /**

@@ -368,8 +368,8 @@ export class Stream {
    * one may even end on a frame boundary, short of its successor's name,
    * where the chain of names would stop early without a sign. So the
    * directory is listed and every segment from U on is scanned whole (CRC of
-   * every frame; their `.idx` files are not trusted, they were never
-   * fsynced). The first one that is not whole, or whose entries do not end
+   * every frame; their `.idx` files are not read, they were never fsynced
+   * and may describe bytes that were lost). The first one that is not whole, or whose entries do not end
    * where the next segment begins, ends the log: the later segments are
    * removed (they would leave a hole; reported in `rec`), and it becomes the
    * last segment, whose torn tail is cut as usual. Damage a crash cannot
@@ -396,7 +396,11 @@ export class Stream {
       this.#recoverLast(rec, undefined, true);
       return;
     }
-    const whole: { seg: Segment; scan: TailScan }[] = [];
+    // Whole segments before the end: only their names are kept, so memory does not grow
+    // with the unsynced tail. Their .idx files are checked as always when first read (CRC,
+    // size, entries up to the next name) or rebuilt; a whole segment is byte for byte what
+    // it was when its seal wrote the index.
+    const whole: Segment[] = [];
     let last = found.length - 1;
     let lastScan: TailScan | undefined;
     let reason = "";
@@ -448,7 +452,7 @@ export class Stream {
         reason = `${seg.name} ends at id ${end}, short of ${next.name} (its unsynced end was lost)`;
         break;
       }
-      whole.push({ seg, scan: t });
+      whole.push(seg);
       rec.validRecords += t.entries;
     }
     if (last < found.length - 1) {
@@ -478,25 +482,15 @@ export class Stream {
     this.#recoverLast(rec, lastScan === undefined ? undefined : { path: found[last].path, scan: lastScan }, false);
     // The segments before the last one are whole; make them durable, oldest first, before the hint leaves U.
     const n = this.segs.length;
-    for (const w of whole) {
-      const i = this.segs.indexOf(w.seg);
-      if (i < 0 || i >= n - 1) continue;
+    const activePath = n > 0 ? this.segs[n - 1].path : "";
+    for (const seg of whole) {
+      // A whole segment that became the last one (a cut-back under "truncate") is active.
+      if (seg.path === activePath) continue;
       try {
-        handles.get(w.seg.path, "write").datasync();
+        handles.get(seg.path, "write").datasync();
       } catch (e) {
-        throw this.#ctx.syncFailed(w.seg.path, e);
+        throw this.#ctx.syncFailed(seg.path, e);
       }
-      const t = w.scan;
-      const ix: SegmentIndex = {
-        segmentSize: t.size,
-        entries: t.entries,
-        frames: t.index.frames,
-        relIds: t.index.relIds.slice(0, t.index.frames),
-        offsets: t.index.offsets.slice(0, t.index.frames),
-      };
-      // The index is rewritten from the scan: one left by a seal before the crash is not trusted.
-      this.#writeIndex(w.seg, ix);
-      this.#ctx.indexes.set(w.seg.path, ix, 1);
     }
     if (n > 0) {
       if (!this.#putHint(this.segs[n - 1].firstId, false, true)) this.#hintAt = -1;

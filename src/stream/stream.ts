@@ -231,10 +231,6 @@ export class Stream {
     return this.#hintDeferred || this.dirty;
   }
 
-  /** Sealed segments whose fdatasync is still deferred. */
-  get unsyncedSealed(): number {
-    return this.#unsynced.length;
-  }
 
   /** First id still stored (after truncation), or nextId when empty. */
   firstId(): number {
@@ -369,10 +365,11 @@ export class Stream {
    * where the chain of names would stop early without a sign. So the
    * directory is listed and every segment from U on is scanned whole (CRC of
    * every frame; their `.idx` files are not read, they were never fsynced
-   * and may describe bytes that were lost). The first one that is not whole, or whose entries do not end
-   * where the next segment begins, ends the log: the later segments are
-   * removed (they would leave a hole; reported in `rec`), and it becomes the
-   * last segment, whose torn tail is cut as usual. Damage a crash cannot
+   * and may describe bytes that were lost). The first one that is not
+   * whole, or whose entries do not end where the next segment begins, ends
+   * the log: the later segments are removed (they would leave a hole;
+   * reported in `rec`), and it becomes the last segment, whose torn tail is
+   * cut as usual. Damage a crash cannot
    * explain (a bad header, a frame followed by one written after it was
    * durable, entries overlapping the next segment) is an error under
    * onCorruption "error", before anything is changed, and a cut-back under

@@ -20,7 +20,8 @@ export type OnCorruption = "error" | "truncate";
 export type WalEvent =
   | { type: "append"; stream: string; entries: number; bytes: number }
   | { type: "fsync"; files: number; durationUs: number }
-  | { type: "segmentRoll"; stream: string; segment: string; bytes: number }
+  /** `deferred`: the sealed segment's fsync was deferred to the next sync (modes "async" and "interval"). */
+  | { type: "segmentRoll"; stream: string; segment: string; bytes: number; deferred: boolean }
   | { type: "corruptionTruncated"; stream: string; segment: string; offset: number; bytes: number }
   | { type: "cacheHit"; stream: string }
   | { type: "cacheMiss"; stream: string }

@@ -535,10 +535,10 @@ export class Wal {
     let files = 0;
     const t0 = performance.now();
     for (const s of this.#streams.values()) {
-      if (!s.dirty) continue;
+      if (!s.needsSync) continue;
       try {
-        s.sync();
-        files++;
+        // Sealed segments whose fsync was deferred first, oldest first, then the active one.
+        files += s.sync();
       } catch (e) {
         this.#failure ??= ioError(`fsync of ${s.activePath()} (stream ${JSON.stringify(s.key)}) failed`, e);
         return this.#failure;
@@ -552,18 +552,20 @@ export class Wal {
     return undefined;
   }
 
-  /** A dirty handle about to be closed by the LRU is synced first, so no fsync error is lost. */
+  /**
+   * A dirty handle (an active segment, or a sealed one whose fsync was
+   * deferred) about to be closed by the LRU is synced first, so no fsync
+   * error is lost.
+   */
   #syncEvicted(path: string, file: WalFile): void {
     for (const s of this.#streams.values()) {
-      if (s.activePath() === path && s.dirty) {
-        try {
-          // Through the handle being closed: looking it up in the cache would reopen it
-          // (or, from closeAll, move it to the end of the map being iterated, forever).
-          s.sync(file);
-          this.#fsyncs++;
-        } catch (e) {
-          this.#failure ??= ioError(`fsync of ${path} before closing it failed`, e);
-        }
+      if (!s.dirty) continue;
+      try {
+        // Through the handle being closed: looking it up in the cache would reopen it
+        // (or, from closeAll, move it to the end of the map being iterated, forever).
+        if (s.syncHandle(path, file)) this.#fsyncs++;
+      } catch (e) {
+        this.#failure ??= ioError(`fsync of ${path} before closing it failed`, e);
       }
     }
   }

@@ -28,7 +28,9 @@
 
 import { type IdRange, Wal } from "../src/wal.ts";
 import { WalError } from "../src/errors.ts";
-import type { Compression, OnCorruption, ReadStrategy, SyncMode, WalOptions } from "../src/options.ts";
+import type { Compression, OnCorruption, ReadStrategy, SyncMode, WalEvent, WalOptions } from "../src/options.ts";
+import { ACTIVE_HINT_NAME, ACTIVE_HINT_SIZE, readActiveHint } from "../src/format/active_hint.ts";
+import { encodeStreamName } from "../src/format/stream_name.ts";
 import { type CrashOptions, FaultyFs, seededRng } from "../adapters/faulty.ts";
 
 /** The four sync modes. */
@@ -124,6 +126,12 @@ export interface DriverStats {
   reopens: number;
   /** Entries appended (acknowledged or not). */
   appends: number;
+  /** Segment seals whose fsync was deferred (modes async and interval). */
+  deferredSeals: number;
+  /** Crashes after which some stream's ACTIVE hint carried the deferred flag (open scanned its unsynced tail). */
+  deferredCrashes: number;
+  /** Recoveries that ended a log at a torn segment before the last one and removed the later segments. */
+  middleCuts: number;
 }
 
 /**
@@ -137,7 +145,7 @@ export class Driver {
   readonly tag: string;
   wal!: Wal;
   readonly models = new Map<string, StreamModel>();
-  readonly stats: DriverStats = { crashes: 0, recoveryCrashes: 0, reopens: 0, appends: 0 };
+  readonly stats: DriverStats = { crashes: 0, recoveryCrashes: 0, reopens: 0, appends: 0, deferredSeals: 0, deferredCrashes: 0, middleCuts: 0 };
   readonly log: string[] = [];
   #unsynced: OpRec[] = [];
   #counter = 0;
@@ -150,7 +158,42 @@ export class Driver {
   }
 
   walOptions(onCorruption: OnCorruption): WalOptions {
-    return { root: this.root, fs: this.fs, onCorruption, ...this.opts };
+    const meter = (e: WalEvent) => {
+      if (e.type === "segmentRoll" && e.deferred) this.stats.deferredSeals++;
+    };
+    return { root: this.root, fs: this.fs, onCorruption, meter, ...this.opts };
+  }
+
+  /**
+   * The Wal's own durability claim: ids below `syncedId` are durable, so the
+   * acknowledged ones among them must survive the crash (this covers the
+   * interval timer's syncs and the LRU's, which the model does not see).
+   */
+  #claimSynced(): void {
+    const wal = this.wal;
+    if (wal === undefined) return;
+    for (const [s, m] of this.models) {
+      const sid = wal.syncedId(s);
+      for (const [id, v] of m.acked) if (id < sid) m.durable.set(id, v);
+    }
+  }
+
+  /** True if some stream's hint on disk carries the deferred flag. */
+  #deferredOnDisk(): boolean {
+    for (const s of this.models.keys()) {
+      const path = `${this.root}/${encodeStreamName(s)}/${ACTIVE_HINT_NAME}`;
+      try {
+        if (this.fs.stat(path)?.isFile !== true) continue;
+        const f = this.fs.open(path, "read");
+        const b = new Uint8Array(ACTIVE_HINT_SIZE + 1);
+        const n = f.read(b, 0);
+        f.close();
+        if (readActiveHint(b.subarray(0, n))?.deferred === true) return true;
+      } catch {
+        // Not readable: not deferred.
+      }
+    }
+    return false;
   }
 
   note(s: string): void {
@@ -339,6 +382,7 @@ export class Driver {
    * recovery) and verifies the contract.
    */
   async recover(r: Rand, crashDuringRecovery = 0, crashOptions?: CrashOptions): Promise<void> {
+    this.#claimSynced();
     this.powerCut();
     // Neutralise the dead instance (every call fails while the fs is down; this stops its timer).
     await this.wal?.close().catch(() => {});
@@ -348,6 +392,7 @@ export class Driver {
         : { torn: r.pick(["none", "prefix", "pages"] as const), rng: r.next };
       this.note(`crash (torn ${opts.torn ?? "none"})`);
       this.fs.crash(opts);
+      if (attempt === 0 && this.#deferredOnDisk()) this.stats.deferredCrashes++;
       const onCorruption: OnCorruption = r.chance(0.5) ? "error" : "truncate";
       const interrupt = attempt < 3 && r.chance(crashDuringRecovery);
       if (interrupt) this.fs.crashAfterOp(r.int(0, 3));
@@ -372,6 +417,7 @@ export class Driver {
     // Disarm a crash point that open did not reach (verify's reads may write index files).
     this.fs.crashAfterOp(Number.MAX_SAFE_INTEGER - this.fs.opCount);
     this.#unsynced = [];
+    if (this.wal.recovery.repairs.some((x) => x.includes("later segment(s)"))) this.stats.middleCuts++;
     this.verify("crash");
     this.stats.crashes++;
   }
@@ -549,9 +595,11 @@ export async function tortureRun(
   maxMs: number,
   steps = 120,
   onSeed?: (r: SeedResult) => void,
-): Promise<{ seeds: number; crashes: number; recoveryCrashes: number; reopens: number; appends: number; ms: number }> {
+): Promise<
+  { seeds: number; crashes: number; recoveryCrashes: number; reopens: number; appends: number; deferredSeals: number; deferredCrashes: number; middleCuts: number; ms: number }
+> {
   const t0 = Date.now();
-  const total = { seeds: 0, crashes: 0, recoveryCrashes: 0, reopens: 0, appends: 0, ms: 0 };
+  const total = { seeds: 0, crashes: 0, recoveryCrashes: 0, reopens: 0, appends: 0, deferredSeals: 0, deferredCrashes: 0, middleCuts: 0, ms: 0 };
   for (let seed = firstSeed; total.crashes < minCrashes && Date.now() - t0 < maxMs; seed++) {
     const res = await tortureSeed(seed, steps);
     total.seeds++;
@@ -559,6 +607,9 @@ export async function tortureRun(
     total.recoveryCrashes += res.recoveryCrashes;
     total.reopens += res.reopens;
     total.appends += res.appends;
+    total.deferredSeals += res.deferredSeals;
+    total.deferredCrashes += res.deferredCrashes;
+    total.middleCuts += res.middleCuts;
     onSeed?.(res);
     // Let timers and I/O of the runtime breathe between seeds.
     await new Promise((res) => setTimeout(res, 0));

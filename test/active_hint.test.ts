@@ -14,7 +14,7 @@ import { Wal, type WalFs, type WalOptions } from "../mod.ts";
 import { MemoryFs } from "../adapters/memory.ts";
 import { FaultyFs, seededRng } from "../adapters/faulty.ts";
 import { nodeFs } from "../adapters/node.ts";
-import { ACTIVE_HINT_NAME, decodeActiveHint, encodeActiveHint } from "../src/format/active_hint.ts";
+import { ACTIVE_HINT_NAME, decodeActiveHint, encodeActiveHint, readActiveHint } from "../src/format/active_hint.ts";
 import { crc32 } from "../src/format/crc32.ts";
 import { collect, FRAME_HEADER, pattern, rejectsCode, removeDir, tempDir, throwsCode } from "./_wal_util.ts";
 import { readAll, replaceFile } from "./_fs_util.ts";
@@ -69,11 +69,11 @@ const hintOf = (fs: WalFs) => decodeActiveHint(readAll(fs, HINT));
 const segments = (fs: WalFs) => fs.readDir(DIR).map((e) => e.name).filter((n) => n.endsWith(".wal")).sort();
 
 /** A hint with any version, reserved field and id, and a correct CRC. */
-function craftedHint(version: number, reserved: number, lo: number, hi: number): Uint8Array {
+function craftedHint(version: number, flags: number, lo: number, hi: number): Uint8Array {
   const b = encodeActiveHint(0);
   const v = new DataView(b.buffer);
   v.setUint16(4, version, true);
-  v.setUint16(6, reserved, true);
+  v.setUint16(6, flags, true);
   v.setUint32(8, lo, true);
   v.setUint32(12, hi, true);
   v.setUint32(16, crc32(b.subarray(0, 16)), true);
@@ -113,7 +113,12 @@ describe("ACTIVE hint: format", () => {
       }
     }
     assert.equal(decodeActiveHint(craftedHint(2, 0, 4096, 0)), -1, "unknown version");
-    assert.equal(decodeActiveHint(craftedHint(1, 1, 4096, 0)), -1, "reserved field set");
+    assert.equal(decodeActiveHint(craftedHint(1, 2, 4096, 0)), -1, "unknown flag");
+    assert.equal(decodeActiveHint(craftedHint(1, 3, 4096, 0)), -1, "unknown flag with the deferred one");
+    assert.deepEqual(readActiveHint(craftedHint(1, 1, 4096, 0)), { firstId: 4096, deferred: true }, "the deferred flag");
+    assert.deepEqual(readActiveHint(craftedHint(1, 0, 4096, 0)), { firstId: 4096, deferred: false });
+    assert.deepEqual(readActiveHint(encodeActiveHint(5, true)), { firstId: 5, deferred: true });
+    assert.equal(readActiveHint(craftedHint(1, 1, 0, 0x200000)), undefined, "deferred, id of 2^53");
     assert.equal(decodeActiveHint(craftedHint(1, 0, 0, 0x200000)), -1, "id of 2^53");
     assert.equal(decodeActiveHint(craftedHint(1, 0, 7, 0)), 7, "the crafting itself is right");
   });
@@ -546,7 +551,7 @@ describe("ACTIVE hint: the lazy segment list", () => {
 });
 
 describe("ACTIVE hint: durability", () => {
-  it("a segment's creation fsyncs the hint before the directory", async () => {
+  it("a segment's creation replaces the hint atomically (fsynced temporary file, rename) before the directory sync", async () => {
     const ops: string[] = [];
     const fs = new FaultyFs({ onOp: (op, path) => ops.push(`${op} ${path}`) });
     const wal = await Wal.open({ root: "/w", fs, maxEntriesPerSegment: 5 });
@@ -554,9 +559,11 @@ describe("ACTIVE hint: durability", () => {
     ops.length = 0;
     await wal.append("s", entry(5));
     const header = ops.indexOf(`datasync ${DIR}/${seg(5)}`);
-    const hint = ops.indexOf(`datasync ${HINT}`);
+    const hint = ops.indexOf(`datasync ${HINT}.tmp`);
+    const rename = ops.indexOf(`rename ${HINT}.tmp -> ${HINT}`);
     const dir = ops.indexOf(`syncDir ${DIR}`);
-    assert.ok(header >= 0 && hint > header && dir > hint, ops.join("\n"));
+    assert.ok(header >= 0 && hint > header && rename > hint && dir > rename, ops.join("\n"));
+    assert.ok(!ops.some((o) => o.startsWith("write ") && o.endsWith(`${HINT}`)), `never written in place: ${ops.join("\n")}`);
     await wal.close();
   });
 
@@ -567,9 +574,11 @@ describe("ACTIVE hint: durability", () => {
     const wal = await openW(fs);
     ops.length = 0;
     assert.equal(await wal.truncate("s", 12), 1);
-    const sync = ops.indexOf(`datasync ${HINT}`);
+    const sync = ops.indexOf(`datasync ${HINT}.tmp`);
+    const rename = ops.indexOf(`rename ${HINT}.tmp -> ${HINT}`);
+    const dir = ops.indexOf(`syncDir ${DIR}`);
     const remove = ops.findIndex((o) => o.startsWith("remove ") && o.endsWith(".wal"));
-    assert.ok(sync >= 0 && remove > sync, ops.join("\n"));
+    assert.ok(sync >= 0 && rename > sync && dir > rename && remove > dir, ops.join("\n"));
     ops.length = 0;
     assert.equal(await wal.truncate("s", 22), 1);
     assert.ok(!ops.some((o) => o.includes(ACTIVE_HINT_NAME)), ops.join("\n"));
@@ -584,7 +593,7 @@ describe("ACTIVE hint: durability", () => {
       get(target, key) {
         if (key === "open") {
           return (path: string, mode: "read" | "write" | "create") => {
-            if (failHint && path.endsWith(`/${ACTIVE_HINT_NAME}`)) throw Object.assign(new Error("EIO: injected"), { code: "EIO" });
+            if (failHint && (path.endsWith(`/${ACTIVE_HINT_NAME}`) || path.endsWith(`/${ACTIVE_HINT_NAME}.tmp`))) throw Object.assign(new Error("EIO: injected"), { code: "EIO" });
             return target.open(path, mode);
           };
         }
@@ -600,7 +609,7 @@ describe("ACTIVE hint: durability", () => {
     assert.equal(faulty.stat(HINT), undefined, "the old hint is removed rather than left behind");
     ops.length = 0;
     assert.equal(await wal.truncate("s", 12), 2);
-    const sync = ops.indexOf(`datasync ${HINT}`);
+    const sync = ops.indexOf(`datasync ${HINT}.tmp`);
     const remove = ops.findIndex((o) => o.startsWith("remove ") && o.endsWith(".wal"));
     assert.ok(sync >= 0 && remove > sync, ops.join("\n"));
     assert.equal(hintOf(faulty), 15);

@@ -28,16 +28,30 @@ describe("torture: random workloads, crashes at random points, SPEC §5 checked 
   it(`verifies at least ${MIN_CRASHES} crash points over every sync mode`, { timeout: 300_000 }, async () => {
     const base = Number(process.env.TORTURE_BASE_SEED ?? 1);
     const perMode = new Map<string, number>();
+    const deferred = new Map<string, { seals: number; crashes: number }>();
     const res = await tortureRun(base, MIN_CRASHES, 55_000, 120, (s) => {
       perMode.set(s.syncMode, (perMode.get(s.syncMode) ?? 0) + s.crashes);
+      const d = deferred.get(s.syncMode) ?? { seals: 0, crashes: 0 };
+      d.seals += s.deferredSeals;
+      d.crashes += s.deferredCrashes;
+      deferred.set(s.syncMode, d);
     });
     console.log(
       `torture: ${res.crashes} crash points verified (+${res.recoveryCrashes} crashes inside recovery), ` +
         `${res.reopens} clean reopens, ${res.appends} entries, ${res.seeds} seeds from ${base}, ${res.ms} ms; ` +
-        `per mode ${JSON.stringify(Object.fromEntries(perMode))}`,
+        `per mode ${JSON.stringify(Object.fromEntries(perMode))}; deferred seals ${res.deferredSeals}, ` +
+        `crashes with a deferred hint on disk ${res.deferredCrashes}, torn middle segments cut ${res.middleCuts}; ` +
+        `per mode ${JSON.stringify(Object.fromEntries(deferred))}`,
     );
     assert.ok(res.crashes >= 700, `only ${res.crashes} crash points in the time budget`);
     for (const m of SYNC_MODES) assert.ok((perMode.get(m) ?? 0) > 0, `no crash point in mode ${m}`);
+    // Async and interval seeds must exercise deferred seals and the recovery of their unsynced tail.
+    for (const m of ["async", "interval"]) {
+      const d = deferred.get(m);
+      assert.ok(d !== undefined && d.seals > 0 && d.crashes > 0, `mode ${m}: deferred seals and crashes ${JSON.stringify(d)}`);
+    }
+    for (const m of ["strict", "batch-only"]) assert.equal(deferred.get(m)?.seals ?? 0, 0, `mode ${m} never defers a seal`);
+    assert.ok(res.middleCuts > 0, "no crash cut a log at a torn middle segment");
   });
 });
 

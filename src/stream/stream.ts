@@ -33,7 +33,7 @@ import {
   segmentName,
   type SegmentIndex,
 } from "../format/segment.ts";
-import { ACTIVE_HINT_NAME, ACTIVE_HINT_SIZE, decodeActiveHint, encodeActiveHint } from "../format/active_hint.ts";
+import { ACTIVE_HINT_NAME, ACTIVE_HINT_SIZE, type ActiveHint, encodeActiveHint, readActiveHint } from "../format/active_hint.ts";
 import { putU32 } from "../format/bytes.ts";
 import { type ChunkPolicy, FrameCursor } from "./cursor.ts";
 import type { HandleCache } from "./handles.ts";
@@ -177,8 +177,17 @@ export class Stream {
   #listed = true;
   /** First id the ACTIVE hint file names, as far as this process knows; -1 unknown. */
   #hintAt = -1;
-  /** True if the ACTIVE hint's content is known durable (fsynced). */
+  /** The deferred flag of the hint that `#hintAt` describes. */
+  #hintDeferred = false;
+  /** True if the ACTIVE hint's content and name are known durable (fsynced, directory too). */
   #hintSynced = false;
+  /**
+   * Sealed segments not yet fdatasynced, oldest first ("async" and
+   * "interval" modes defer the seal's fsync). While this is not empty the
+   * durable hint names a segment no newer than the first of them, with the
+   * deferred flag (see {@link #seal}).
+   */
+  #unsynced: { seg: Segment; syncedId: number }[] = [];
   #active: Active | undefined;
   /** Next id to hand out (counts pending frames). */
   nextId = 0;
@@ -211,11 +220,17 @@ export class Stream {
     return this.#pendMeta.length >> 2;
   }
 
-  /** True if written bytes are not yet durable. */
+  /** True if written bytes are not yet durable (of the active segment or of a sealed one). */
   get dirty(): boolean {
     const a = this.#active;
-    return a !== undefined && a.size > a.synced;
+    return this.#unsynced.length > 0 || (a !== undefined && a.size > a.synced);
   }
+
+  /** True if {@link sync} has something to do: unsynced bytes, or a deferred hint to move forward. */
+  get needsSync(): boolean {
+    return this.#hintDeferred || this.dirty;
+  }
+
 
   /** First id still stored (after truncation), or nextId when empty. */
   firstId(): number {
@@ -240,19 +255,33 @@ export class Stream {
    */
   recover(rec: StreamRecovery): void {
     this.#dirMade = true;
-    const hinted = this.#recoverFromHint(rec);
+    const hint = this.#readHint();
+    if (hint?.deferred === true) {
+      this.#recoverDeferred(hint.firstId, rec);
+      return;
+    }
+    const hinted = this.#recoverFromHint(hint?.firstId ?? -1, rec);
     if (hinted === true) return;
     const { found, strays } = this.#listSegments();
     for (const w of strays) this.#ctx.warn(w);
     this.segs = found;
     this.#listed = true;
+    this.#recoverLast(rec, hinted === false ? undefined : hinted, true);
+  }
+
+  /**
+   * Recovers the last segment of `segs` (given its scan if done already):
+   * cuts a torn tail, rewrites a torn header, or, under onCorruption
+   * "truncate", drops a damaged last segment and goes on with the one before.
+   */
+  #recoverLast(rec: StreamRecovery, hinted: { path: string; scan: TailScan } | undefined, writeHint: boolean): void {
     while (this.segs.length > 0) {
       const seg = this.segs[this.segs.length - 1];
       // The hint path may have scanned this very segment already (it found something to repair).
-      const scan = hinted !== false && hinted.path === seg.path ? hinted.scan : undefined;
+      const scan = hinted !== undefined && hinted.path === seg.path ? hinted.scan : undefined;
       if (scan === undefined) rec.segmentsScanned++;
       if (this.#recoverActive(seg, rec, scan)) {
-        if (this.#hintAt !== seg.firstId) this.#putHint(seg.firstId, false);
+        if (writeHint && this.#hintAt !== seg.firstId) this.#putHint(seg.firstId, false, false);
         this.#dropStaleIndex(seg);
         return;
       }
@@ -277,10 +306,10 @@ export class Stream {
    * See FORMAT.md §5 for why this never picks a segment that is not the
    * newest.
    */
-  #recoverFromHint(rec: StreamRecovery): true | false | { path: string; scan: TailScan } {
+  #recoverFromHint(hinted: number, rec: StreamRecovery): true | false | { path: string; scan: TailScan } {
     const { fs, handles } = this.#ctx;
-    const hinted = this.#readHint();
     this.#hintAt = hinted;
+    this.#hintDeferred = false;
     this.#hintSynced = false;
     if (hinted < 0) return false;
     const chain: Segment[] = [];
@@ -312,7 +341,7 @@ export class Stream {
           this.#listed = false;
           rec.validRecords += t.entries;
           this.#activate(seg, t.size, t.entries, t.index);
-          if (hinted !== seg.firstId) this.#putHint(seg.firstId, false);
+          if (hinted !== seg.firstId) this.#putHint(seg.firstId, false, false);
           return true;
         }
         // A successor created after the hint was last written: the scanned segment is sealed.
@@ -325,6 +354,143 @@ export class Stream {
       return false;
     } finally {
       rec.segmentsScanned += scanned;
+    }
+  }
+
+  /**
+   * Recovery when the hint carries the deferred flag: segments from the one
+   * it names (U) on may have been sealed without an fsync (async and
+   * interval modes), so after a crash any of them may be torn, and a torn
+   * one may even end on a frame boundary, short of its successor's name,
+   * where the chain of names would stop early without a sign. So the
+   * directory is listed and every segment from U on is scanned whole (CRC of
+   * every frame; their `.idx` files are not read, they were never fsynced
+   * and may describe bytes that were lost). The first one that is not
+   * whole, or whose entries do not end where the next segment begins, ends
+   * the log: the later segments are removed (they would leave a hole;
+   * reported in `rec`), and it becomes the last segment, whose torn tail is
+   * cut as usual. Damage a crash cannot
+   * explain (a bad header, a frame followed by one written after it was
+   * durable, entries overlapping the next segment) is an error under
+   * onCorruption "error", before anything is changed, and a cut-back under
+   * "truncate". The segments before the new last one are then fdatasynced
+   * in order and the hint rewritten, durably, naming the last one without
+   * the flag. Segments before U are trusted as always: sealed, whole and
+   * durable. Cost: one listing plus a scan of the unsynced tail.
+   */
+  #recoverDeferred(u: number, rec: StreamRecovery): void {
+    const { fs, handles } = this.#ctx;
+    this.#hintAt = u;
+    this.#hintDeferred = true;
+    this.#hintSynced = false;
+    const { found, strays } = this.#listSegments();
+    for (const w of strays) this.#ctx.warn(w);
+    this.segs = found;
+    this.#listed = true;
+    const z = found.findIndex((s) => s.firstId >= u);
+    if (z < 0) {
+      // Nothing at or beyond U: the hint dangles (not a crash outcome); recover as a listing does.
+      this.#recoverLast(rec, undefined, true);
+      return;
+    }
+    // Whole segments before the end: only their names are kept, so memory does not grow
+    // with the unsynced tail. Their .idx files are checked as always when first read (CRC,
+    // size, entries up to the next name) or rebuilt; a whole segment is byte for byte what
+    // it was when its seal wrote the index.
+    const whole: Segment[] = [];
+    let last = found.length - 1;
+    let lastScan: TailScan | undefined;
+    let reason = "";
+    for (let i = z; i < found.length - 1; i++) {
+      const seg = found[i];
+      const next = found[i + 1];
+      const where = `stream ${JSON.stringify(this.key)}, segment ${seg.path}`;
+      const file = handles.get(seg.path, "write");
+      const t = this.#scanFrames(seg, file);
+      rec.segmentsScanned++;
+      if (t.head !== seg.firstId) {
+        // Its header was fdatasynced before its successor was created: damage, not a crash.
+        const why = typeof t.head === "string" ? t.head : `header says first id ${t.head} but the file name says ${seg.firstId}`;
+        if (this.#ctx.opts.onCorruption === "error") this.#damage(seg, `${where}: ${why} at offset 0 of a sealed segment`, rec, () => true);
+        // "truncate": the log ends before it; #recoverActive reports it and drops it.
+        last = i;
+        reason = `a damaged header of ${seg.name}`;
+        break;
+      }
+      const end = seg.firstId + t.entries;
+      if (t.why !== "end") {
+        // Under "truncate", #recoverActive below tells a tear from damage again and reports it.
+        const evidence = this.#ctx.opts.onCorruption === "error" ? laterDurableFrame(file, t.size, t.pos, end) : -1;
+        if (evidence >= 0) {
+          this.#damage(
+            seg,
+            `${where}: ${t.why} at offset ${t.pos}, but a frame at offset ${evidence} was written after ` +
+              `offset ${t.pos} was already durable, so this is damage, not a torn write`,
+            rec,
+            () => true,
+          );
+        }
+        last = i;
+        lastScan = t;
+        reason = `${seg.name} is torn at offset ${t.pos} (${t.why})`;
+        break;
+      }
+      if (end > next.firstId) {
+        this.#damage(seg, `${where}: holds ids up to ${end - 1}, but the next segment ${next.name} starts at ${next.firstId}`, rec, () => true);
+        last = i;
+        lastScan = t;
+        reason = `${seg.name} overlaps ${next.name}`;
+        break;
+      }
+      if (end < next.firstId) {
+        // Whole frames lost from its end (a tear on a frame boundary): ids end..next-1 are gone.
+        last = i;
+        lastScan = t;
+        reason = `${seg.name} ends at id ${end}, short of ${next.name} (its unsynced end was lost)`;
+        break;
+      }
+      whole.push(seg);
+      rec.validRecords += t.entries;
+    }
+    if (last < found.length - 1) {
+      // The log ends in found[last]: every later segment would follow a hole.
+      const gone = found.slice(last + 1);
+      let bytes = 0;
+      for (let k = gone.length - 1; k >= 0; k--) {
+        const seg = gone[k];
+        const st = fs.stat(seg.path);
+        bytes += st?.size ?? 0;
+        handles.close(seg.path);
+        this.#ctx.indexes.delete(seg.path);
+        fs.remove(seg.path);
+        const ix = joinPath(this.dir, indexName(seg.name));
+        if (fs.stat(ix) !== undefined) fs.remove(ix);
+      }
+      fs.syncDir(this.dir);
+      rec.bytesTruncated += bytes;
+      rec.repairs.push(
+        `stream ${JSON.stringify(this.key)}: the unsynced tail of the log ends in ${found[last].path}: ${reason}; ` +
+          `removed ${gone.length} later segment(s) (${gone.map((s) => s.name).join(", ")}, ${bytes} bytes), ` +
+          `written after the last fsync and lost to a crash before it`,
+      );
+      this.#ctx.emit({ type: "corruptionTruncated", stream: this.key, segment: found[last].name, offset: lastScan?.pos ?? 0, bytes });
+      this.segs = found.slice(0, last + 1);
+    }
+    this.#recoverLast(rec, lastScan === undefined ? undefined : { path: found[last].path, scan: lastScan }, false);
+    // The segments before the last one are whole; make them durable, oldest first, before the hint leaves U.
+    const n = this.segs.length;
+    const activePath = n > 0 ? this.segs[n - 1].path : "";
+    for (const seg of whole) {
+      // A whole segment that became the last one (a cut-back under "truncate") is active.
+      if (seg.path === activePath) continue;
+      try {
+        handles.get(seg.path, "write").datasync();
+      } catch (e) {
+        throw this.#ctx.syncFailed(seg.path, e);
+      }
+    }
+    if (n > 0) {
+      if (!this.#putHint(this.segs[n - 1].firstId, false, true)) this.#hintAt = -1;
     }
   }
 
@@ -550,57 +716,71 @@ export class Stream {
     for (const w of listing.strays) this.#ctx.warn(w);
   }
 
-  /** The first id the ACTIVE hint names, or -1 if it is missing, unreadable or damaged. */
-  #readHint(): number {
+  /** The ACTIVE hint, or undefined if it is missing, unreadable or damaged. */
+  #readHint(): ActiveHint | undefined {
     const { fs } = this.#ctx;
     try {
       const f = fs.open(joinPath(this.dir, ACTIVE_HINT_NAME), "read");
       try {
         // One byte more than a hint: a longer file reads as too long.
         const b = new Uint8Array(ACTIVE_HINT_SIZE + 1);
-        return decodeActiveHint(b.subarray(0, f.read(b, 0)));
+        return readActiveHint(b.subarray(0, f.read(b, 0)));
       } finally {
         f.close();
       }
     } catch (e) {
       if (errorCode(e) === undefined) throw e;
-      return -1;
+      return undefined;
     }
   }
 
   /**
-   * Points the ACTIVE hint at the segment whose first id is `firstId`,
-   * rewriting the file in place, and fdatasyncs it if `sync` (as every
-   * segment creation does). Best effort: returns false if it failed. Open
-   * does not need the hint to be current or intact (see
-   * {@link #recoverFromHint}): a rewrite lost or torn by a crash costs the
-   * next open a step along the chain or a listing.
+   * Points the ACTIVE hint at the segment whose first id is `firstId`, with
+   * the deferred flag if `deferred`, replacing the file atomically: the new
+   * content is written to `ACTIVE.tmp` and fdatasynced, then renamed over
+   * `ACTIVE`, so a crash leaves the old hint or the new one, never torn
+   * bytes. With `syncDir` the directory is fsynced too (the new hint is
+   * durable on return); without it the caller fsyncs the directory (a
+   * segment creation) or does not need the new hint durable. Best effort:
+   * returns false if it failed, and the file may then hold the old or the
+   * new hint.
    */
-  #putHint(firstId: number, sync: boolean): boolean {
+  #putHint(firstId: number, deferred: boolean, syncDir: boolean): boolean {
     const { fs } = this.#ctx;
     const path = joinPath(this.dir, ACTIVE_HINT_NAME);
+    const tmp = path + ".tmp";
     this.#hintAt = -1;
+    this.#hintDeferred = false;
     this.#hintSynced = false;
     try {
       let f: WalFile;
       try {
-        f = fs.open(path, "write");
+        f = fs.open(tmp, "create");
       } catch (e) {
-        if (errorCode(e) !== "ENOENT") throw e;
-        f = fs.open(path, "create");
+        if (errorCode(e) !== "EEXIST") throw e;
+        // A leftover of an interrupted replace.
+        fs.remove(tmp);
+        f = fs.open(tmp, "create");
       }
       try {
-        f.write(encodeActiveHint(firstId), 0);
-        if (f.size() !== ACTIVE_HINT_SIZE) f.truncate(ACTIVE_HINT_SIZE);
-        if (sync) f.datasync();
+        f.write(encodeActiveHint(firstId, deferred), 0);
+        f.datasync();
       } finally {
         f.close();
       }
+      fs.rename(tmp, path);
+      if (syncDir) fs.syncDir(this.dir);
     } catch {
+      try {
+        if (fs.stat(tmp) !== undefined) fs.remove(tmp);
+      } catch {
+        // Removed by the next replace.
+      }
       return false;
     }
     this.#hintAt = firstId;
-    this.#hintSynced = sync;
+    this.#hintDeferred = deferred;
+    this.#hintSynced = syncDir;
     return true;
   }
 
@@ -744,8 +924,12 @@ export class Stream {
       if (i < n) this.nextId = meta[4 * i + 2];
     }
     this.#pendMeta = [];
+    // A buffer of 1-8 MiB is kept while drains fill a quarter of it (a steady pipelined
+    // writer would otherwise regrow it from 4 KiB, copying, at every drain), and dropped
+    // at the first drain that uses less; a larger one (a huge frame) is dropped at once.
+    const cap = this.#pend.length;
+    if (cap > 1 << 20 && (cap > 8 << 20 || this.#pendLen < cap >> 2)) this.#pend = new Uint8Array(4096);
     this.#pendLen = 0;
-    if (this.#pend.length > 1 << 20) this.#pend = new Uint8Array(4096);
     return error === undefined ? { written: n } : { written: i, error };
   }
 
@@ -762,16 +946,35 @@ export class Stream {
     return this.#createSegment(firstId);
   }
 
-  /** Makes the active segment durable and writes its index file. */
+  /**
+   * Seals the active segment: makes it durable, or (modes "async" and
+   * "interval") defers that, and writes its index file.
+   *
+   * A deferred seal leaves the segment in `#unsynced`; every later sync
+   * fdatasyncs those segments oldest first before anything newer counts as
+   * durable (see {@link sync}, {@link syncedId}). It is allowed only while
+   * the durable hint names a segment no newer than this one with the
+   * deferred flag, so that open scans every segment that may be torn (see
+   * {@link #recoverDeferred}); the first deferred seal after everything was
+   * durable writes that hint, durably, before the successor is created. If
+   * the hint cannot be written the seal is synced, as in the other modes.
+   */
   #seal(a: Active): void {
-    const { fs, handles } = this.#ctx;
+    const { handles } = this.#ctx;
+    let deferred = false;
     if (a.size > a.synced) {
-      try {
-        handles.get(a.seg.path, "write").datasync();
-      } catch (e) {
-        throw this.#ctx.syncFailed(a.seg.path, e);
+      if (this.#mayDefer(a.seg)) {
+        this.#unsynced.push({ seg: a.seg, syncedId: this.#syncedIdOf(a) });
+        deferred = true;
+      } else {
+        this.#syncSealed();
+        try {
+          handles.get(a.seg.path, "write").datasync();
+        } catch (e) {
+          throw this.#ctx.syncFailed(a.seg.path, e);
+        }
+        a.synced = a.size;
       }
-      a.synced = a.size;
     }
     const ix: SegmentIndex = {
       segmentSize: a.size,
@@ -780,25 +983,65 @@ export class Stream {
       relIds: a.index.relIds.subarray(0, a.index.frames),
       offsets: a.index.offsets.subarray(0, a.index.frames),
     };
+    this.#writeIndex(a.seg, ix);
+    this.#ctx.indexes.set(a.seg.path, ix, 1);
+    this.#ctx.emit({ type: "segmentRoll", stream: this.key, segment: a.seg.name, bytes: a.size, deferred });
+    this.#active = undefined;
+  }
+
+  /** True if the seal of `seg` may skip its fsync; writes the deferred hint if needed (see {@link #seal}). */
+  #mayDefer(seg: Segment): boolean {
+    const mode = this.#ctx.opts.syncMode;
+    if (mode !== "async" && mode !== "interval") return false;
+    // A durable deferred hint at or before seg covers it (every segment before that hint is durable).
+    if (this.#hintDeferred && this.#hintSynced && this.#hintAt >= 0 && this.#hintAt <= seg.firstId) return true;
+    // Otherwise nothing is deferred now (only a durable deferred hint lets #unsynced grow).
+    return this.#unsynced.length === 0 && this.#putHint(seg.firstId, true, true);
+  }
+
+  /**
+   * Writes the index file of a sealed segment, not fsynced: a lost or torn
+   * index is detected by its CRC and size and rebuilt. Best effort.
+   */
+  #writeIndex(seg: Segment, ix: SegmentIndex): void {
+    const { fs } = this.#ctx;
+    const tmp = joinPath(this.dir, indexName(seg.name) + ".tmp");
     try {
-      // Not fsynced: a lost or torn index is detected by its CRC and size and rebuilt.
-      const f = fs.open(joinPath(this.dir, indexName(a.seg.name) + ".tmp"), "create");
+      if (fs.stat(tmp) !== undefined) fs.remove(tmp);
+      const f = fs.open(tmp, "create");
       try {
         f.write(encodeIndex(ix), 0);
       } finally {
         f.close();
       }
-      fs.rename(joinPath(this.dir, indexName(a.seg.name) + ".tmp"), joinPath(this.dir, indexName(a.seg.name)));
+      fs.rename(tmp, joinPath(this.dir, indexName(seg.name)));
     } catch {
       try {
-        fs.remove(joinPath(this.dir, indexName(a.seg.name) + ".tmp"));
+        if (fs.stat(tmp) !== undefined) fs.remove(tmp);
       } catch {
-        // Nothing to clean.
+        // Removed by the next write.
       }
     }
-    this.#ctx.indexes.set(a.seg.path, ix, 1);
-    this.#ctx.emit({ type: "segmentRoll", stream: this.key, segment: a.seg.name, bytes: a.size });
-    this.#active = undefined;
+  }
+
+  /**
+   * fdatasyncs the sealed segments whose seal was deferred, oldest first.
+   * A failure is sticky (it throws the Wal's sync failure). Returns how many.
+   */
+  #syncSealed(): number {
+    const u = this.#unsynced;
+    let n = 0;
+    while (u.length > 0) {
+      const seg = u[0].seg;
+      try {
+        this.#ctx.handles.get(seg.path, "write").datasync();
+      } catch (e) {
+        throw this.#ctx.syncFailed(seg.path, e);
+      }
+      u.shift();
+      n++;
+    }
+    return n;
   }
 
   #createSegment(firstId: number): Active {
@@ -822,10 +1065,15 @@ export class Stream {
     file.write(encodeSegmentHeader(firstId), 0);
     try {
       file.datasync();
-      // The hint is made durable before the directory sync, which also makes a newly
-      // created hint file's entry durable. If it cannot be, it is removed: open lists.
-      if (!this.#putHint(firstId, true)) this.#dropHint();
+      if (this.#unsynced.length === 0) {
+        // Every older segment is durable: the hint names the new one. Its content is
+        // fdatasynced and renamed into place before the directory sync, which makes the
+        // rename durable with the new segment's name. If it cannot be, it is removed: open lists.
+        if (!this.#putHint(firstId, false, false)) this.#dropHint();
+      }
+      // Else the durable deferred hint stays: it names the oldest segment that may be torn.
       fs.syncDir(this.dir);
+      if (this.#hintAt >= 0) this.#hintSynced = true;
     } catch (e) {
       throw this.#ctx.syncFailed(seg.path, e);
     }
@@ -837,27 +1085,77 @@ export class Stream {
   }
 
   /**
-   * fdatasyncs the active segment if it has unsynced bytes, through `file`
-   * if given (a handle of it being closed by the LRU), else its cached handle.
+   * Makes everything written durable, in order: the sealed segments whose
+   * fsync was deferred, oldest first, then the active segment. Then, if the
+   * hint carries the deferred flag, it is rewritten (durably) to name the
+   * active segment without it, so that the next open scans only that one.
+   * A failed fsync is sticky (throws); a failed hint rewrite is not (the old
+   * hint stays valid, it only makes the next open scan more). Returns the
+   * number of segment files fdatasynced.
    */
-  sync(file?: WalFile): void {
+  sync(): number {
+    let files = this.#syncSealed();
     const a = this.#active;
-    if (a === undefined || a.size === a.synced) return;
-    try {
-      (file ?? this.#ctx.handles.get(a.seg.path, "write")).datasync();
-    } catch (e) {
-      throw this.#ctx.syncFailed(a.seg.path, e);
+    if (a !== undefined && a.size > a.synced) {
+      try {
+        this.#ctx.handles.get(a.seg.path, "write").datasync();
+      } catch (e) {
+        throw this.#ctx.syncFailed(a.seg.path, e);
+      }
+      a.synced = a.size;
+      files++;
     }
-    a.synced = a.size;
+    if (this.#hintDeferred && a !== undefined) this.#putHint(a.seg.firstId, false, true);
+    return files;
   }
 
   /**
-   * Ids below this are durable (fsynced). Always a frame boundary: a batch
-   * is either wholly below it or wholly at or above it.
+   * A handle of `path` is about to be closed by the LRU: if it is the active
+   * segment with unsynced bytes, or a sealed one whose fsync was deferred,
+   * it is fdatasynced through `file` (so no writeback error is lost with the
+   * descriptor). That may make a segment durable before older ones: harmless,
+   * as nothing counts as durable until every older segment is too
+   * ({@link syncedId}, the hint), and recovery cuts at the first torn
+   * segment whatever follows it. Returns true if it synced.
+   */
+  syncHandle(path: string, file: WalFile): boolean {
+    const a = this.#active;
+    if (a !== undefined && a.seg.path === path) {
+      if (a.size === a.synced) return false;
+      try {
+        file.datasync();
+      } catch (e) {
+        throw this.#ctx.syncFailed(path, e);
+      }
+      a.synced = a.size;
+      return true;
+    }
+    const i = this.#unsynced.findIndex((u) => u.seg.path === path);
+    if (i < 0) return false;
+    try {
+      file.datasync();
+    } catch (e) {
+      throw this.#ctx.syncFailed(path, e);
+    }
+    this.#unsynced.splice(i, 1);
+    return true;
+  }
+
+  /**
+   * Ids below this are durable (fsynced), and so is every older id. Always
+   * a frame boundary: a batch is either wholly below it or wholly at or
+   * above it. A sealed segment whose fsync is deferred holds it at its
+   * first id.
    */
   get syncedId(): number {
+    if (this.#unsynced.length > 0) return this.#unsynced[0].syncedId;
     const a = this.#active;
-    if (a === undefined || a.synced >= a.size) return this.writtenId;
+    return a === undefined ? this.writtenId : this.#syncedIdOf(a);
+  }
+
+  /** The first id of `a` not durable (its written end if all of it is). */
+  #syncedIdOf(a: Active): number {
+    if (a.synced >= a.size) return a.seg.firstId + a.entries;
     // The first frame starting at or after the synced length is the first one not durable.
     const ix = a.index;
     let lo = 0;
@@ -867,7 +1165,7 @@ export class Stream {
       if (ix.offsets[mid] < a.synced) lo = mid + 1;
       else hi = mid;
     }
-    return lo < ix.frames ? a.seg.firstId + ix.relIds[lo] : this.writtenId;
+    return lo < ix.frames ? a.seg.firstId + ix.relIds[lo] : a.seg.firstId + a.entries;
   }
 
   /** Path of the active segment, if any. */
@@ -1274,7 +1572,11 @@ export class Stream {
   truncate(safeId: number): number {
     const { fs, handles, indexes, views, blocks } = this.#ctx;
     if (!this.#listed) this.#list();
-    if (this.segs.length > 1 && this.segs[1].firstId <= safeId) this.#hintSurvivesTruncate();
+    if (this.segs.length > 1 && this.segs[1].firstId <= safeId) {
+      // Segments whose seal was deferred first: the hint may name one of them.
+      this.#syncSealed();
+      this.#hintSurvivesTruncate();
+    }
     let n = 0;
     while (this.segs.length > 1 && this.segs[1].firstId <= safeId) {
       const seg = this.segs[0];
@@ -1335,7 +1637,7 @@ export class Stream {
   #hintSurvivesTruncate(): void {
     const last = this.segs[this.segs.length - 1].firstId;
     if (this.#hintAt === last && this.#hintSynced) return;
-    if (this.#putHint(last, true)) return;
+    if (this.#putHint(last, false, true)) return;
     const { fs } = this.#ctx;
     try {
       fs.remove(joinPath(this.dir, ACTIVE_HINT_NAME));

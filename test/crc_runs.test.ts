@@ -14,7 +14,7 @@ import { Wal } from "../src/wal.ts";
 import { WalError } from "../src/errors.ts";
 import { MemoryFs } from "../adapters/memory.ts";
 import { defaultFs } from "../adapters/default.ts";
-import { crc32, crc32Combine, CrcRuns, crc32Table, registerNativeCrc32 } from "../src/format/crc32.ts";
+import { crc32, crc32Combine, CrcRuns, crc32Table, crc32U32, registerNativeCrc32 } from "../src/format/crc32.ts";
 import { encodeStreamName } from "../src/format/stream_name.ts";
 import { pattern } from "./_wal_util.ts";
 import { readAll, replaceFile } from "./_fs_util.ts";
@@ -30,6 +30,14 @@ describe("crc32Combine and CrcRuns", () => {
       const B = data.subarray(a, a + b);
       const want = crc32Table(data.subarray(0, a + b));
       assert.equal(crc32Combine(crc32Table(A), crc32Table(B), b), want, `split ${a}+${b}`);
+    }
+  });
+
+  it("crc32U32 continues a CRC over the four little-endian bytes of a number", () => {
+    const data = pattern(40, 3);
+    for (const cut of [0, 1, 13, 36]) {
+      const v = (data[cut] | (data[cut + 1] << 8) | (data[cut + 2] << 16) | (data[cut + 3] << 24)) >>> 0;
+      assert.equal(crc32U32(crc32Table(data.subarray(0, cut)), v), crc32Table(data.subarray(0, cut + 4)), `at ${cut}`);
     }
   });
 

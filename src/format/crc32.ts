@@ -53,6 +53,13 @@ export function crc32Range(buf: Uint8Array, start: number, end: number, seed = 0
   return ~c >>> 0;
 }
 
+/** CRC-32 continued from `seed` over the four little-endian bytes of `v`. */
+export function crc32U32(seed: number, v: number): number {
+  const a = ~seed ^ v;
+  const t = TABLE;
+  return ~(t[768 + (a & 0xff)] ^ t[512 + ((a >>> 8) & 0xff)] ^ t[256 + ((a >>> 16) & 0xff)] ^ t[a >>> 24]) >>> 0;
+}
+
 /**
  * Product of `a` and `b` modulo the CRC polynomial, in the CRC's reflected
  * bit order (bit 31 is the coefficient of x^0, bit 0 that of x^31).

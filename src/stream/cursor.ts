@@ -7,7 +7,7 @@
 
 import type { WalFile } from "../io.ts";
 import { FRAME_HEADER, FrameHeader, frameCrcOk, parseFrameHeader } from "../format/frame.ts";
-import { crc32, crc32Range, CrcRuns } from "../format/crc32.ts";
+import { crc32, crc32U32, CrcRuns } from "../format/crc32.ts";
 
 /** Bytes read per chunk when scanning or iterating. */
 export const CHUNK = 1024 * 1024;
@@ -133,15 +133,16 @@ export class FrameCursor {
     let expect = u32(buf, o);
     let n = 1;
     while (end + FRAME_HEADER <= limit) {
-      const len = FRAME_HEADER - 4 + u32(buf, end + 4);
-      if (end + 4 + len > limit) break;
-      // The CRC field of this frame, as data of the run, then the bytes its CRC covers.
-      let x = runs.shift(expect, 4);
+      const e = end;
+      const len = FRAME_HEADER - 4 + ((buf[e + 4] | (buf[e + 5] << 8) | (buf[e + 6] << 16) | (buf[e + 7] << 24)) >>> 0);
+      if (e + 4 + len > limit) break;
+      // The run's CRC goes on through this frame's CRC field (data here), then over
+      // the bytes that field covers, whose CRC alone is the field's value.
+      const crc = (buf[e] | (buf[e + 1] << 8) | (buf[e + 2] << 16) | (buf[e + 3] << 24)) >>> 0;
+      const x = runs.shift(crc32U32(expect, crc), len);
       if (x < 0) break;
-      x = runs.shift((x ^ crc32Range(buf, end, end + 4)) >>> 0, len);
-      if (x < 0) break;
-      expect = (x ^ u32(buf, end)) >>> 0;
-      end += 4 + len;
+      expect = (x ^ crc) >>> 0;
+      end = e + 4 + len;
       n++;
     }
     if (n < 2) return 0;

@@ -753,13 +753,11 @@ export class Wal {
 
   /** Names of every stream, sorted. */
   streams(): string[] {
-    this.#open();
     return [...this.#streams.keys()].sort();
   }
 
   /** The id the next append to `stream` will get (0 for a new stream). */
   nextId(stream: string): number {
-    this.#open();
     checkKey(stream, "nextId");
     return this.#streams.get(stream)?.nextId ?? 0;
   }
@@ -771,7 +769,6 @@ export class Wal {
    * called: ShardedWal reads it to take a consistent, durable cut.
    */
   syncedId(stream: string): number {
-    this.#open();
     checkKey(stream, "syncedId");
     return this.#streams.get(stream)?.syncedId ?? 0;
   }

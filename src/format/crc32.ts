@@ -112,29 +112,33 @@ export function crc32Combine(crcA: number, crcB: number, lenB: number): number {
   return (mulMod(crcA, xPow8(lenB)) ^ crcB) >>> 0;
 }
 
+/** Shift tables by length, shared by every {@link CrcRuns} (a table depends only on its length). */
+const shiftTables = new Map<number, Int32Array>();
+
 /**
  * Verifies runs of frames with one CRC call: {@link CrcRuns.shift} moves a
  * CRC past `n` bytes by table (four lookups), with one table per length,
- * built on first use and kept while few lengths recur. Lengths that do not
- * recur stop being tabled (`shift` returns -1 for them), so a log of
- * ever-changing frame sizes costs at most a table per 64 tabled shifts.
+ * built on first use and shared. Building one costs about as much as a few
+ * dozen CRC calls, so each user (a cursor) may build 2 tables, then one per
+ * 64 shifts it asks for; past that `shift` returns -1 and the caller checks
+ * frames one by one. Frames of a few recurring sizes thus run from tables
+ * at once, and ever-changing sizes cost a bounded extra.
  */
 export class CrcRuns {
-  readonly #tables = new Map<number, Int32Array>();
   #builds = 0;
-  #uses = 0;
+  #calls = 0;
 
-  /** crc·x^(8n) mod P, or -1 if `n` has no table and none is worth building. */
+  /** crc·x^(8n) mod P, or -1 if `n` has no table and this user may not build one now. */
   shift(crc: number, n: number): number {
-    let t = this.#tables.get(n);
+    this.#calls++;
+    let t = shiftTables.get(n);
     if (t === undefined) {
-      if (this.#builds * 64 > this.#uses + 4096) return -1;
-      if (this.#tables.size >= 64) this.#tables.clear();
+      if (this.#builds >= 2 + this.#calls / 64) return -1;
+      if (shiftTables.size >= 64) shiftTables.clear();
       t = shiftTable(n);
-      this.#tables.set(n, t);
+      shiftTables.set(n, t);
       this.#builds++;
     }
-    this.#uses++;
     return (t[crc & 0xff] ^ t[256 + ((crc >>> 8) & 0xff)] ^ t[512 + ((crc >>> 16) & 0xff)] ^ t[768 + (crc >>> 24)]) >>> 0;
   }
 }

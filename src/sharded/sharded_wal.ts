@@ -120,8 +120,6 @@ export class ShardedWal {
   readonly #names: string[];
   #chain: Promise<unknown> = Promise.resolve();
   #closed = false;
-  /** Each shard's next id when close() began (stats() still answers after close). */
-  #finalNextIds: number[] | undefined;
 
   private constructor(wal: Wal, log: CheckpointLog, shardCount: number, recovery: ShardedRecovery) {
     this.#wal = wal;
@@ -422,7 +420,7 @@ export class ShardedWal {
     return {
       ...this.#wal.stats(),
       shardCount: this.shardCount,
-      shardNextIds: this.#finalNextIds?.slice() ?? this.#names.map((n) => this.#wal.nextId(n)),
+      shardNextIds: this.#names.map((n) => this.#wal.nextId(n)),
       checkpoints: this.#log.count,
       checkpointRecords: this.#log.records,
       checkpointLogBytes: this.#log.size,
@@ -442,7 +440,6 @@ export class ShardedWal {
     if (this.#closed) return;
     this.#closed = true;
     await this.#chain.catch(() => {});
-    this.#finalNextIds = this.#names.map((n) => this.#wal.nextId(n));
     let err: unknown;
     try {
       this.#log.close();

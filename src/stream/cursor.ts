@@ -15,8 +15,6 @@ export const CHUNK = 1024 * 1024;
 /** Most bytes one {@link FrameCursor.verifyRun} checks with one CRC call. */
 const RUN = 1024 * 1024;
 
-/** Shift tables shared by every cursor (they depend only on a length). */
-const runs = new CrcRuns();
 
 function u32(b: Uint8Array, o: number): number {
   return (b[o] | (b[o + 1] << 8) | (b[o + 2] << 16) | (b[o + 3] << 24)) >>> 0;
@@ -45,6 +43,7 @@ export class FrameCursor {
   okEnd = 0;
   /** Below this file offset a run failed: frames are checked one by one. */
   #slowEnd = 0;
+  readonly #runs = new CrcRuns();
   readonly h: FrameHeader = new FrameHeader();
   #file: (() => WalFile) | undefined;
   #end: number;
@@ -139,7 +138,7 @@ export class FrameCursor {
       // The run's CRC goes on through this frame's CRC field (data here), then over
       // the bytes that field covers, whose CRC alone is the field's value.
       const crc = (buf[e] | (buf[e + 1] << 8) | (buf[e + 2] << 16) | (buf[e + 3] << 24)) >>> 0;
-      const x = runs.shift(crc32U32(expect, crc), len);
+      const x = this.#runs.shift(crc32U32(expect, crc), len);
       if (x < 0) break;
       expect = (x ^ crc) >>> 0;
       end = e + 4 + len;

@@ -1275,25 +1275,8 @@ export class Stream {
       relIds: index.relIds.slice(0, index.frames),
       offsets: index.offsets.slice(0, index.frames),
     };
-    const { fs } = this.#ctx;
-    const tmp = joinPath(this.dir, indexName(seg.name) + ".tmp");
-    try {
-      if (fs.stat(tmp) !== undefined) fs.remove(tmp);
-      const f = fs.open(tmp, "create");
-      try {
-        f.write(encodeIndex(ix), 0);
-      } finally {
-        f.close();
-      }
-      fs.rename(tmp, joinPath(this.dir, indexName(seg.name)));
-    } catch {
-      // The in-memory index serves; the file is rebuilt next time. Leave no temporary file behind.
-      try {
-        if (fs.stat(tmp) !== undefined) fs.remove(tmp);
-      } catch {
-        // Removed on the next rebuild.
-      }
-    }
+    // The in-memory index serves even if the file cannot be written; it is rebuilt next time.
+    this.#writeIndex(seg, ix);
     return ix;
   }
 

@@ -458,13 +458,8 @@ export class Stream {
       let bytes = 0;
       for (let k = gone.length - 1; k >= 0; k--) {
         const seg = gone[k];
-        const st = fs.stat(seg.path);
-        bytes += st?.size ?? 0;
-        handles.close(seg.path);
-        this.#ctx.indexes.delete(seg.path);
-        fs.remove(seg.path);
-        const ix = joinPath(this.dir, indexName(seg.name));
-        if (fs.stat(ix) !== undefined) fs.remove(ix);
+        bytes += fs.stat(seg.path)?.size ?? 0;
+        this.#removeSegment(seg, false);
       }
       fs.syncDir(this.dir);
       rec.bytesTruncated += bytes;
@@ -643,14 +638,15 @@ export class Stream {
     return repair();
   }
 
-  #removeSegment(seg: Segment): void {
+  /** Removes a segment file and its index; the directory is fsynced unless `syncDir` is false (the caller does it once). */
+  #removeSegment(seg: Segment, syncDir = true): void {
     const { fs, handles } = this.#ctx;
     handles.close(seg.path);
     this.#ctx.indexes.delete(seg.path);
     fs.remove(seg.path);
     const ix = joinPath(this.dir, indexName(seg.name));
     if (fs.stat(ix) !== undefined) fs.remove(ix);
-    fs.syncDir(this.dir);
+    if (syncDir) fs.syncDir(this.dir);
   }
 
   #activate(seg: Segment, size: number, entries: number, index: FrameIndex): void {

@@ -566,6 +566,25 @@ export class FaultyFs extends MemoryFs {
   }
 
   /**
+   * Simulates the death of the process (kill -9) without power loss: every
+   * handle opened before becomes invalid (`EBADF`) and locks are dropped, but
+   * nothing is forgotten: bytes and directory entries written and not yet
+   * synced stay visible, and stay not durable, as in the page cache of a
+   * machine that keeps running. A later {@link crash} can still lose them.
+   * If the file system went down at a {@link crashAfterOp} point, that is
+   * where the process died: the operation was not performed, and the file
+   * system comes back up.
+   */
+  kill(): void {
+    const disk = this.disk;
+    disk.generation++;
+    disk.openFiles = 0;
+    disk.down = false;
+    disk.crashAt = undefined;
+    this.locks.clear();
+  }
+
+  /**
    * Makes everything durable now, as `sync(2)` would: every file's bytes and
    * every directory's entries. For setting up a test's starting state; not an
    * operation (not counted, never faulted).

@@ -27,7 +27,7 @@ if (args[0] === "--worker") {
   // Worker: seeds start, start + stride, ... until `target` crash points.
   const [start, stride, target] = args.slice(1, 4).map(Number);
   const { tortureSeed } = await import(pathToFileURL(join(root, "npm", "test", "_torture.js")).href);
-  let crashes = 0, seeds = 0, recoveryCrashes = 0, reopens = 0, deferredSeals = 0, deferredCrashes = 0, middleCuts = 0;
+  let crashes = 0, seeds = 0, recoveryCrashes = 0, reopens = 0, deferredSeals = 0, deferredCrashes = 0, middleCuts = 0, kills = 0;
   let last = Date.now();
   for (let seed = start; crashes < target; seed += stride) {
     try {
@@ -38,6 +38,7 @@ if (args[0] === "--worker") {
       deferredSeals += r.deferredSeals;
       deferredCrashes += r.deferredCrashes;
       middleCuts += r.middleCuts;
+      kills += r.kills;
       seeds++;
     } catch (e) {
       process.stdout.write(JSON.stringify({ fail: seed, message: String(e?.message ?? e) }) + "\n");
@@ -45,7 +46,7 @@ if (args[0] === "--worker") {
     }
     if (Date.now() - last > 2000 || crashes >= target) {
       last = Date.now();
-      process.stdout.write(JSON.stringify({ crashes, seeds, recoveryCrashes, reopens, deferredSeals, deferredCrashes, middleCuts }) + "\n");
+      process.stdout.write(JSON.stringify({ crashes, seeds, recoveryCrashes, reopens, deferredSeals, deferredCrashes, middleCuts, kills }) + "\n");
     }
   }
   process.exit(0);
@@ -59,7 +60,7 @@ const b = spawnSync(process.execPath, [join(root, "scripts", "build.mjs")], { st
 if (b.status !== 0) process.exit(1);
 
 const t0 = Date.now();
-const state = Array.from({ length: jobs }, () => ({ crashes: 0, seeds: 0, recoveryCrashes: 0, reopens: 0, deferredSeals: 0, deferredCrashes: 0, middleCuts: 0 }));
+const state = Array.from({ length: jobs }, () => ({ crashes: 0, seeds: 0, recoveryCrashes: 0, reopens: 0, deferredSeals: 0, deferredCrashes: 0, middleCuts: 0, kills: 0 }));
 let failed = false;
 const sum = (k) => state.reduce((s, x) => s + x[k], 0);
 const ticker = setInterval(() => {
@@ -96,7 +97,7 @@ console.log(
   `torture: ${failed ? "FAILED" : "ok"}: ${sum("crashes")} crash points verified ` +
     `(+${sum("recoveryCrashes")} crashes inside recovery, ${sum("reopens")} clean reopens; ` +
     `${sum("deferredSeals")} deferred seals, ${sum("deferredCrashes")} crashes with a deferred hint on disk, ` +
-    `${sum("middleCuts")} logs cut at a torn middle segment), ` +
+    `${sum("middleCuts")} logs cut at a torn middle segment; ${sum("kills")} kill -9 reopens), ` +
     `${sum("seeds")} seeds from ${base}, ${jobs} processes, ${secs.toFixed(1)} s (node ${process.version})`,
 );
 process.exit(failed ? 1 : 0);

@@ -305,6 +305,15 @@ export class Wal {
         s.recover(rec);
         streams.push(s);
       }
+      if (streams.length > 0) {
+        // A process killed between making a stream's directory and syncing the root
+        // leaves an entry that is not durable; appends must not go where a power loss can undo.
+        try {
+          fs.syncDir(root);
+        } catch (e) {
+          throw ctx.syncFailed(root, e);
+        }
+      }
     } catch (e) {
       try {
         handles.closeAll();

@@ -132,6 +132,8 @@ export interface DriverStats {
   deferredCrashes: number;
   /** Recoveries that ended a log at a torn segment before the last one and removed the later segments. */
   middleCuts: number;
+  /** Kills (kill -9 at a random operation, no power loss) followed by a verified reopen. */
+  kills: number;
 }
 
 /**
@@ -145,7 +147,7 @@ export class Driver {
   readonly tag: string;
   wal!: Wal;
   readonly models = new Map<string, StreamModel>();
-  readonly stats: DriverStats = { crashes: 0, recoveryCrashes: 0, reopens: 0, appends: 0, deferredSeals: 0, deferredCrashes: 0, middleCuts: 0 };
+  readonly stats: DriverStats = { crashes: 0, recoveryCrashes: 0, reopens: 0, appends: 0, deferredSeals: 0, deferredCrashes: 0, middleCuts: 0, kills: 0 };
   readonly log: string[] = [];
   #unsynced: OpRec[] = [];
   #counter = 0;
@@ -422,8 +424,34 @@ export class Driver {
     this.stats.crashes++;
   }
 
+  /**
+   * After the file system went down: the process was killed there (kill -9)
+   * instead of the machine losing power. Nothing written is forgotten
+   * ({@link FaultyFs.kill}), so every acknowledged entry must be back, and
+   * nothing became durable by it: the model's durable entries stay as they
+   * were, and the next power loss checks that the reopened Wal counted
+   * nothing durable (`syncedId`) that was only in the page cache.
+   */
+  async killRecover(r: Rand): Promise<void> {
+    this.#claimSynced();
+    this.powerCut();
+    await this.wal?.close().catch(() => {});
+    this.note("kill -9");
+    this.fs.kill();
+    const onCorruption: OnCorruption = r.chance(0.5) ? "error" : "truncate";
+    this.note(`open (${onCorruption})`);
+    try {
+      this.wal = await Wal.open(this.walOptions(onCorruption));
+    } catch (e) {
+      this.fail(`reopen after a kill threw (onCorruption ${onCorruption}): ${describe(e)}`);
+    }
+    this.#unsynced = [];
+    this.verify("kill");
+    this.stats.kills++;
+  }
+
   /** Checks the contract on the freshly opened Wal and resets the model to what is present. */
-  verify(after: "crash" | "clean"): void {
+  verify(after: "crash" | "clean" | "kill"): void {
     const wal = this.wal;
     const rec = wal.recovery;
     if (rec.corruptionDetected) this.fail(`recovery after a ${after} reported corruption: ${rec.repairs.join("; ")}`);
@@ -454,7 +482,8 @@ export class Driver {
         this.fail(`stream ${JSON.stringify(s)}: reading back after a ${after} threw ${describe(e)}`);
       }
       if (expect !== next) this.fail(`stream ${JSON.stringify(s)}: iter ended at ${expect}, nextId is ${next} (first ${first})`);
-      for (const [id, v] of m.durable) {
+      // A kill loses nothing written: every acknowledged entry is as durable as it gets.
+      for (const [id, v] of after === "kill" ? [...m.durable, ...m.acked] : m.durable) {
         if (id < m.truncFloor && id < first) continue;
         const got = present.get(id);
         if (got === undefined) {
@@ -482,9 +511,10 @@ export class Driver {
         if (g === undefined || !eq(g, present.get(id)!)) this.fail(`stream ${JSON.stringify(s)}: get(${id}) differs from iter`);
       }
       if (wal.getSync(s, next) !== undefined) this.fail(`stream ${JSON.stringify(s)}: get(nextId) is not undefined`);
-      // What is present now is on disk (the fs rebooted): it is the new durable baseline.
+      // After a power loss what is present is on disk: the new durable baseline. After a
+      // kill it may still be only in the page cache: the durable entries stay those known.
       m.cand = new Map([...present].map(([id, v]) => [id, [v]]));
-      m.durable = new Map(present);
+      if (after !== "kill") m.durable = new Map(present);
       m.acked = new Map(present);
       m.batches = [];
     }
@@ -576,7 +606,8 @@ export async function tortureSeed(seed: number, steps = 120, syncMode?: SyncMode
       if (!(e instanceof Down)) throw e;
     }
     if (d.fs.crashed) {
-      await d.recover(r, 0.15);
+      if (r.chance(0.3)) await d.killRecover(r);
+      else await d.recover(r, 0.15);
       armed = false;
     }
   }
@@ -596,10 +627,10 @@ export async function tortureRun(
   steps = 120,
   onSeed?: (r: SeedResult) => void,
 ): Promise<
-  { seeds: number; crashes: number; recoveryCrashes: number; reopens: number; appends: number; deferredSeals: number; deferredCrashes: number; middleCuts: number; ms: number }
+  { seeds: number; crashes: number; recoveryCrashes: number; reopens: number; appends: number; deferredSeals: number; deferredCrashes: number; middleCuts: number; kills: number; ms: number }
 > {
   const t0 = Date.now();
-  const total = { seeds: 0, crashes: 0, recoveryCrashes: 0, reopens: 0, appends: 0, deferredSeals: 0, deferredCrashes: 0, middleCuts: 0, ms: 0 };
+  const total = { seeds: 0, crashes: 0, recoveryCrashes: 0, reopens: 0, appends: 0, deferredSeals: 0, deferredCrashes: 0, middleCuts: 0, kills: 0, ms: 0 };
   for (let seed = firstSeed; total.crashes < minCrashes && Date.now() - t0 < maxMs; seed++) {
     const res = await tortureSeed(seed, steps);
     total.seeds++;
@@ -610,6 +641,7 @@ export async function tortureRun(
     total.deferredSeals += res.deferredSeals;
     total.deferredCrashes += res.deferredCrashes;
     total.middleCuts += res.middleCuts;
+    total.kills += res.kills;
     onSeed?.(res);
     // Let timers and I/O of the runtime breathe between seeds.
     await new Promise((res) => setTimeout(res, 0));

@@ -157,3 +157,60 @@ describe("EMFILE", () => {
     });
   }
 });
+
+describe("a process killed (kill -9), its log reopened, then power loss", () => {
+  // The killed process's last writes are in the page cache, not on disk: open
+  // must not count them durable without an fsync (issue 4 review; FORMAT.md §5).
+  for (const mode of ["strict", "batch-only", "async", "interval"] as const) {
+    it(`${mode}: what the reopened log reports durable (syncedId) survives the power loss`, async () => {
+      const fs = new FaultyFs();
+      const first = await open(fs, "async");
+      for (let i = 0; i < 5; i++) assert.equal(await first.append("a", entry(i)), i);
+      fs.kill(); // dies before any sync: entries 0..4 are only in the page cache
+      const wal = await open(fs, mode);
+      assert.equal(wal.nextId("a"), 5, "the killed process's entries are read back");
+      const claimed = wal.syncedId("a");
+      await powerLoss(fs, wal);
+      const again = await open(fs, mode, { onCorruption: "error" });
+      const got = await all(again, "a");
+      assert.ok(got.length >= claimed, `syncedId was ${claimed} after the reopen, but only ${got.length} entries survived`);
+      for (const [id, data] of got) assert.deepEqual(data, entry(id));
+      await again.close();
+    });
+
+    it(`${mode}: a stream directory the killed process made and never synced is made durable before it is used`, async () => {
+      const fs = new FaultyFs();
+      fs.mkdir("/w");
+      fs.syncDir("/");
+      fs.mkdir("/w/a"); // the killed process got this far: the root's entry for it is not durable
+      const wal = await open(fs, mode);
+      for (let i = 0; i < 3; i++) assert.equal(await wal.append("a", entry(i)), i);
+      await wal.sync();
+      assert.equal(wal.syncedId("a"), 3);
+      await powerLoss(fs, wal);
+      const again = await open(fs, mode, { onCorruption: "error" });
+      assert.deepEqual((await all(again, "a")).map(([id]) => id), [0, 1, 2]);
+      await again.close();
+    });
+
+    it(`${mode}: a segment the killed process left unsynced is not sealed as durable (no CORRUPTION after power loss)`, async () => {
+      const fs = new FaultyFs();
+      const opts = { maxEntriesPerSegment: 4 };
+      const first = await open(fs, "async", opts);
+      for (let i = 0; i < 4; i++) assert.equal(await first.append("a", entry(i)), i);
+      fs.kill(); // its segment is full, written and never synced
+      const wal = await open(fs, mode, opts);
+      // Seals the killed process's segment without writing to it, and starts the next one.
+      for (let i = 4; i < 7; i++) assert.equal(await wal.append("a", entry(i)), i);
+      await wal.sync();
+      assert.equal(wal.syncedId("a"), 7);
+      await powerLoss(fs, wal);
+      const again = await open(fs, mode, { ...opts, onCorruption: "error" });
+      assert.equal(again.recovery.corruptionDetected, false, again.recovery.repairs.join("; "));
+      const got = await all(again, "a");
+      assert.deepEqual(got.map(([id]) => id), [0, 1, 2, 3, 4, 5, 6]);
+      for (const [id, data] of got) assert.deepEqual(data, entry(id));
+      await again.close();
+    });
+  }
+});

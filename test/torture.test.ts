@@ -41,6 +41,7 @@ describe("torture: random workloads, crashes at random points, SPEC §5 checked 
         `${res.reopens} clean reopens, ${res.appends} entries, ${res.seeds} seeds from ${base}, ${res.ms} ms; ` +
         `per mode ${JSON.stringify(Object.fromEntries(perMode))}; deferred seals ${res.deferredSeals}, ` +
         `crashes with a deferred hint on disk ${res.deferredCrashes}, torn middle segments cut ${res.middleCuts}; ` +
+        `${res.kills} kills (kill -9, no power loss) reopened and verified; ` +
         `per mode ${JSON.stringify(Object.fromEntries(deferred))}`,
     );
     assert.ok(res.crashes >= 700, `only ${res.crashes} crash points in the time budget`);
@@ -52,6 +53,7 @@ describe("torture: random workloads, crashes at random points, SPEC §5 checked 
     }
     for (const m of ["strict", "batch-only"]) assert.equal(deferred.get(m)?.seals ?? 0, 0, `mode ${m} never defers a seal`);
     assert.ok(res.middleCuts > 0, "no crash cut a log at a torn middle segment");
+    assert.ok(res.kills > 0, "no kill -9 was reopened");
   });
 });
 

@@ -3,7 +3,7 @@
  * every frame, segment header, index file and checkpoint record.
  *
  * Three implementations give the same bytes: the runtime's `zlib.crc32`
- * (registered by the runtime adapters; 4 GB/s on Node, 60+ GB/s on Deno and
+ * (registered by the runtime adapters; about 4 GB/s on Node, 8-14 GB/s on Deno and
  * Bun), `hash-wasm` (loaded by {@link initCrc32} where no native one exists),
  * and a table-driven fallback used only until one of those is ready.
  *

@@ -443,7 +443,7 @@ export class Stream {
       if (t.head !== seg.firstId) {
         // Its header was fdatasynced before its successor was created: damage, not a crash.
         const why = typeof t.head === "string" ? t.head : `header says first id ${t.head} but the file name says ${seg.firstId}`;
-        if (this.#ctx.opts.onCorruption === "error") this.#damage(seg, `${where}: ${why} at offset 0 of a sealed segment`, rec, () => true);
+        if (this.#ctx.opts.onCorruption === "error") this.#damage(`${where}: ${why} at offset 0 of a sealed segment`, rec, () => true);
         // "truncate": the log ends before it; #recoverActive reports it and drops it.
         last = i;
         reason = `a damaged header of ${seg.name}`;
@@ -455,7 +455,6 @@ export class Stream {
         const evidence = this.#ctx.opts.onCorruption === "error" ? laterDurableFrame(file, t.size, t.pos, end) : -1;
         if (evidence >= 0) {
           this.#damage(
-            seg,
             `${where}: ${t.why} at offset ${t.pos}, but a frame at offset ${evidence} was written after ` +
               `offset ${t.pos} was already durable, so this is damage, not a torn write`,
             rec,
@@ -468,7 +467,7 @@ export class Stream {
         break;
       }
       if (end > next.firstId) {
-        this.#damage(seg, `${where}: holds ids up to ${end - 1}, but the next segment ${next.name} starts at ${next.firstId}`, rec, () => true);
+        this.#damage(`${where}: holds ids up to ${end - 1}, but the next segment ${next.name} starts at ${next.firstId}`, rec, () => true);
         last = i;
         lastScan = t;
         reason = `${seg.name} overlaps ${next.name}`;
@@ -607,7 +606,7 @@ export class Stream {
         this.#activate(seg, SEGMENT_HEADER, 0, new FrameIndex());
         return true;
       }
-      return this.#damage(seg, `${where}: ${head} at offset 0`, rec, () => {
+      return this.#damage(`${where}: ${head} at offset 0`, rec, () => {
         if (isOnly) {
           file.truncate(0);
           file.write(encodeSegmentHeader(seg.firstId), 0);
@@ -622,7 +621,7 @@ export class Stream {
       });
     }
     if (head !== seg.firstId) {
-      return this.#damage(seg, `${where}: header says first id ${head} but the file name says ${seg.firstId}`, rec, () => {
+      return this.#damage(`${where}: header says first id ${head} but the file name says ${seg.firstId}`, rec, () => {
         this.#removeSegment(seg);
         rec.bytesTruncated += size;
         return false;
@@ -645,7 +644,6 @@ export class Stream {
         return cut();
       }
       return this.#damage(
-        seg,
         `${where}: ${why} at offset ${pos}, but a frame at offset ${evidence} was written after ` +
           `offset ${pos} was already durable, so this is damage, not a torn write`,
         rec,
@@ -656,7 +654,7 @@ export class Stream {
     return true;
   }
 
-  #damage(seg: Segment, message: string, rec: StreamRecovery, repair: () => boolean): boolean {
+  #damage(message: string, rec: StreamRecovery, repair: () => boolean): boolean {
     rec.corruptionDetected = true;
     if (this.#ctx.opts.onCorruption === "error") {
       throw new WalError(
@@ -666,7 +664,6 @@ export class Stream {
       );
     }
     rec.repairs.push(`${message}: cut back (onCorruption "truncate")`);
-    void seg;
     return repair();
   }
 

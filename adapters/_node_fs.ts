@@ -39,9 +39,13 @@ class NodeFile implements WalFile {
   }
 
   read(buf: Uint8Array, position: number): number {
+    return this.readInto(buf, 0, buf.length, position);
+  }
+
+  readInto(buf: Uint8Array, offset: number, length: number, position: number): number {
     let done = 0;
-    while (done < buf.length) {
-      const n = fs.readSync(this.#fd, buf, done, buf.length - done, position + done);
+    while (done < length) {
+      const n = fs.readSync(this.#fd, buf, offset + done, length - done, position + done);
       if (n === 0) break;
       done += n;
     }

@@ -363,6 +363,10 @@ class FaultyHandle implements WalFile {
     return this.inode.read(buf, position);
   }
 
+  readInto(buf: Uint8Array, offset: number, length: number, position: number): number {
+    return this.read(buf.subarray(offset, offset + length), position);
+  }
+
   /** An injected `ENOSPC` first writes the first half (rounded down) of `buf`. */
   write(buf: Uint8Array, position: number): void {
     this.live("write", true);

@@ -203,6 +203,10 @@ class MemHandle implements WalFile {
     return this.inode.read(buf, position);
   }
 
+  readInto(buf: Uint8Array, offset: number, length: number, position: number): number {
+    return this.read(buf.subarray(offset, offset + length), position);
+  }
+
   write(buf: Uint8Array, position: number): void {
     this.check("write", true);
     checkPosition(position, "write", this.path);

@@ -184,6 +184,20 @@ describe("adapters: files", () => {
     f.close();
   });
 
+  it("readInto fills only the asked part of a buffer, short at end of file", () => {
+    const f = wfs.open(dir + "/ri", "create");
+    f.write(enc.encode("abcdefgh"), 0);
+    assert.equal(typeof f.readInto, "function", "the runtime's adapter offers readInto");
+    const buf = new Uint8Array(10).fill(0x2e);
+    assert.equal(f.readInto!(buf, 3, 4, 2), 4);
+    assert.equal(dec.decode(buf), "...cdef...");
+    assert.equal(f.readInto!(buf, 0, 5, 6), 2, "short at end of file");
+    assert.equal(dec.decode(buf), "gh.cdef...");
+    assert.equal(f.readInto!(buf, 9, 1, 8), 0, "nothing at end of file");
+    assert.equal(buf[9], 0x2e);
+    f.close();
+  });
+
   it("truncates, reports size, syncs", () => {
     const f = wfs.open(dir + "/t", "create");
     assert.equal(f.size(), 0);

@@ -39,8 +39,10 @@ function same(actual: Uint8Array | undefined, expected: Uint8Array, what: string
 }
 
 /**
- * Wraps a WalFs and counts positional reads (per path) and mappings. `map`
- * is offered only when `withMap` is true and the inner adapter has one.
+ * Wraps a WalFs and counts positional reads (per path; `read` and
+ * `readInto` alike) and mappings. `map` is offered only when `withMap` is
+ * true and the inner adapter has one; files offer `readInto` only when
+ * `withReadInto` is true and the inner file has it.
  */
 class CountingFs implements WalFs {
   readonly name: string;
@@ -55,8 +57,11 @@ class CountingFs implements WalFs {
   mappedActive: string[] = [];
   map?: (path: string) => WalMapping;
 
-  constructor(inner: WalFs, withMap = true) {
+  readonly withReadInto: boolean;
+
+  constructor(inner: WalFs, withMap = true, withReadInto = true) {
     this.inner = inner;
+    this.withReadInto = withReadInto;
     this.name = "counting-" + inner.name;
     if (withMap && inner.map !== undefined) {
       this.map = (path: string): WalMapping => {
@@ -96,14 +101,16 @@ class CountingFs implements WalFs {
 
   open(path: string, mode: OpenMode): WalFile {
     const f = this.inner.open(path, mode);
+    const count = (n: number): number => {
+      this.reads++;
+      this.readsByPath.set(path, (this.readsByPath.get(path) ?? 0) + 1);
+      this.readBytes += n;
+      return n;
+    };
+    const into = this.withReadInto ? f.readInto?.bind(f) : undefined;
     return {
-      read: (buf: Uint8Array, position: number): number => {
-        this.reads++;
-        this.readsByPath.set(path, (this.readsByPath.get(path) ?? 0) + 1);
-        const n = f.read(buf, position);
-        this.readBytes += n;
-        return n;
-      },
+      read: (buf: Uint8Array, position: number): number => count(f.read(buf, position)),
+      readInto: into && ((buf, offset, length, position) => count(into(buf, offset, length, position))),
       write: (buf, position) => f.write(buf, position),
       datasync: () => f.datasync(),
       sync: () => f.sync(),
@@ -196,8 +203,9 @@ async function iterAll(wal: Wal, stream: string, start = 0): Promise<{ id: numbe
 // ---------------------------------------------------------------- indexed get
 
 describe("indexed get: one positional read", () => {
-  it("a random get in a sealed segment with a warm index, and in the active segment, reads once", async () => {
-    const fs = new CountingFs(new MemoryFs());
+  for (const withReadInto of [true, false]) {
+  it(`a random get in a sealed segment with a warm index, and in the active segment, reads once (${withReadInto ? "readInto" : "an adapter without readInto"})`, async () => {
+    const fs = new CountingFs(new MemoryFs(), true, withReadInto);
     // More segments than open handles (handles are evicted and reopened), fewer than cached indexes (8).
     const wal = await Wal.open({ root: "/w", fs, syncMode: "async", maxSegmentSize: 4096, maxOpenSegments: 3 });
     const data = await fill(wal, "s", 200, 100);
@@ -224,8 +232,15 @@ describe("indexed get: one positional read", () => {
     assert.equal(await wal.get("s", data.length), undefined);
     assert.equal(await wal.get("nope", 0), undefined);
     assert.equal(fs.reads, 0, "a get past the end reads nothing");
+    // Entries handed out are the caller's: changing one changes no other, nor what get reads next.
+    const a = (await wal.get("s", 1))!;
+    const b = (await wal.get("s", 2))!;
+    a.fill(0xee);
+    same(b, data[2], "get(2) after changing get(1)'s bytes");
+    same(await wal.get("s", 1), data[1], "get(1) again");
     await wal.close();
   });
+  }
 
   it("the index of a sealed segment is persisted (.idx); a cold get reads it, not the segment", async () => {
     const mem = new MemoryFs();

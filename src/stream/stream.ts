@@ -203,6 +203,8 @@ export class Stream {
   #pendMeta: number[] = [];
   /** Header scratch of get (reads are synchronous, so one per stream does). */
   readonly #getHeader = new FrameHeader();
+  /** Where the last {@link #readBytes} put its frame. */
+  #readBuf: Uint8Array = NO_BYTES;
 
   constructor(ctx: StreamContext, key: string, dir: string) {
     this.#ctx = ctx;
@@ -1305,15 +1307,28 @@ export class Stream {
     return ix;
   }
 
-  /** Reads frame bytes [off, off+len) of segment `seg` from its file. */
-  #readBytes(seg: Segment, sealed: boolean, off: number, len: number): Uint8Array {
+  /**
+   * Reads frame bytes [off, off+len) of segment `seg` from its file into
+   * `#readBuf` at the index returned: a small frame into the shared read
+   * slab (where the file has `readInto`: no view made per read), else into
+   * a buffer of its own.
+   */
+  #readBytes(seg: Segment, sealed: boolean, off: number, len: number): number {
     const file = this.#ctx.handles.get(seg.path, sealed ? "read" : "write");
-    const b = allocRead(len);
-    const got = file.read(b, off);
+    let p = 0;
+    let got: number;
+    if (len <= SLAB_MAX_READ && file.readInto !== undefined) {
+      p = slabTake(len);
+      this.#readBuf = slab;
+      got = file.readInto(slab, p, len, off);
+    } else {
+      const b = this.#readBuf = allocRead(len);
+      got = file.read(b, off);
+    }
     if (got < len) {
       throw new WalError("CORRUPTION", `stream ${JSON.stringify(this.key)}, segment ${seg.path}: frame at offset ${off} needs ${len} bytes, file ends after ${got}`);
     }
-    return b;
+    return p;
   }
 
   /**
@@ -1361,26 +1376,37 @@ export class Stream {
       this.#ctx.counters.cacheMisses++;
       if (metered) this.#ctx.emit({ type: "cacheMiss", stream: this.key });
     }
+    // The frame is b[p, p + len): in the whole-file view, or where it was read to.
     const v = sealed ? this.#view(seg, frames) : undefined;
-    const b = v !== undefined ? v.bytes.subarray(off, off + len) : this.#readBytes(seg, sealed, off, len);
+    let b: Uint8Array;
+    let p: number;
+    if (v !== undefined) {
+      b = v.bytes;
+      p = off;
+    } else {
+      p = this.#readBytes(seg, sealed, off, len);
+      b = this.#readBuf;
+      this.#readBuf = NO_BYTES; // not kept alive past this read
+    }
     // Built only when needed: a template per read costs as much as the read's checks.
     const where = () => this.#where(seg, off);
-    const why = parseFrameHeader(b, 0, h);
+    if (p + len > b.length) throw new WalError("CORRUPTION", `${where()}: frame of ${len} bytes extends past the end of the file; the index or the file is damaged`);
+    const why = parseFrameHeader(b, p, h);
     if (why !== "" || HEADER + h.storedLen !== len) {
       throw new WalError("CORRUPTION", `${where()}: ${why || "frame length does not match the index"}; the index or the file is damaged`);
     }
-    const stored = b.subarray(HEADER);
+    const stored = b.subarray(p + HEADER, p + len);
     const checked = v?.checked;
     if (checked === undefined || checked[k] !== 1) {
-      if (!frameCrcOk(b, 0, h, stored)) {
+      if (!frameCrcOk(b, p, h, stored)) {
         throw new WalError("CRC_MISMATCH", `${where()}: frame checksum mismatch (bit rot or an overwritten file); restore the segment from a backup or truncate past it`);
       }
       if (checked !== undefined) checked[k] = 1;
     }
     const raw = h.codec === CODEC_NONE ? stored : decodePayload(h.codec, stored, h.rawLen, where());
     if (blocks !== undefined) {
-      // A raw payload inside a whole-file view would keep the view alive beyond its bound: cache a copy.
-      const keep = raw.buffer === b.buffer && b.buffer.byteLength > b.length ? raw.slice() : raw;
+      // A raw payload inside a whole-file view (or the read slab) would keep it alive beyond its bound: cache a copy.
+      const keep = raw.buffer === b.buffer && b.buffer.byteLength > len ? raw.slice() : raw;
       blocks.set(key, { raw: keep, count: h.count }, keep.length + 64);
     }
     return raw;
@@ -1671,13 +1697,19 @@ let slabPos = 0;
  */
 function allocRead(len: number): Uint8Array {
   if (len > SLAB_MAX_READ) return new Uint8Array(len);
+  const p = slabTake(len);
+  return slab.subarray(p, p + len);
+}
+
+/** Hands out `len` (at most SLAB_MAX_READ) bytes of the current slab: returns their index in `slab`. */
+function slabTake(len: number): number {
   if (slabPos + len > slab.length) {
     slab = new Uint8Array(SLAB_SIZE);
     slabPos = 0;
   }
-  const b = slab.subarray(slabPos, slabPos + len);
+  const p = slabPos;
   slabPos += (len + 7) & ~7;
-  return b;
+  return p;
 }
 
 /** A copy of `src` the caller owns (small ones carved out of the read slab). */

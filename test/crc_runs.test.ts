@@ -14,7 +14,7 @@ import { Wal } from "../src/wal.ts";
 import { WalError } from "../src/errors.ts";
 import { MemoryFs } from "../adapters/memory.ts";
 import { defaultFs } from "../adapters/default.ts";
-import { crc32, crc32Combine, CrcRuns, crc32Table, crc32U32, registerNativeCrc32 } from "../src/format/crc32.ts";
+import { crc32, crc32Combine, CrcRuns, crc32Table, crc32U32, hashWasmCrc32, registerNativeCrc32 } from "../src/format/crc32.ts";
 import { encodeStreamName } from "../src/format/stream_name.ts";
 import { pattern } from "./_wal_util.ts";
 import { readAll, replaceFile } from "./_fs_util.ts";
@@ -31,6 +31,22 @@ describe("crc32Combine and CrcRuns", () => {
       const want = crc32Table(data.subarray(0, a + b));
       assert.equal(crc32Combine(crc32Table(A), crc32Table(B), b), want, `split ${a}+${b}`);
     }
+  });
+
+  it("the hash-wasm fallback (runtimes without zlib.crc32) gives the table's CRC at every size, with and without a seed", async () => {
+    const hw = await hashWasmCrc32();
+    const data = pattern(300 * 1024, 11);
+    // Sizes on both sides of where it switches between the table and WASM (1 KiB; 64 KiB seeded).
+    for (const n of [0, 1, 7, 128, 1023, 1024, 1025, 4096, 65535, 65536, 65537, 300 * 1024]) {
+      const d = data.subarray(data.length - n);
+      assert.equal(hw(d), crc32Table(d), `${n} bytes`);
+      for (const seed of [1, 0xcbf43926, 0xffffffff]) {
+        assert.equal(hw(d, seed), crc32Table(d, seed), `${n} bytes from seed ${seed}`);
+      }
+    }
+    // Continuing from a prefix's CRC is the CRC of the whole.
+    const cut = 70 * 1024 + 3;
+    assert.equal(hw(data.subarray(cut), hw(data.subarray(0, cut))), crc32Table(data));
   });
 
   it("crc32U32 continues a CRC over the four little-endian bytes of a number", () => {

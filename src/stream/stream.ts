@@ -203,8 +203,6 @@ export class Stream {
   #pendMeta: number[] = [];
   /** Header scratch of get (reads are synchronous, so one per stream does). */
   readonly #getHeader = new FrameHeader();
-  /** Where the last {@link #readBytes} put its frame. */
-  #readBuf: Uint8Array = NO_BYTES;
 
   constructor(ctx: StreamContext, key: string, dir: string) {
     this.#ctx = ctx;
@@ -1308,30 +1306,6 @@ export class Stream {
   }
 
   /**
-   * Reads frame bytes [off, off+len) of segment `seg` from its file into
-   * `#readBuf` at the index returned: a small frame into the shared read
-   * slab (where the file has `readInto`: no view made per read), else into
-   * a buffer of its own.
-   */
-  #readBytes(seg: Segment, sealed: boolean, off: number, len: number): number {
-    const file = this.#ctx.handles.get(seg.path, sealed ? "read" : "write");
-    let p = 0;
-    let got: number;
-    if (len <= SLAB_MAX_READ && file.readInto !== undefined) {
-      p = slabTake(len);
-      this.#readBuf = slab;
-      got = file.readInto(slab, p, len, off);
-    } else {
-      const b = this.#readBuf = allocRead(len);
-      got = file.read(b, off);
-    }
-    if (got < len) {
-      throw new WalError("CORRUPTION", `stream ${JSON.stringify(this.key)}, segment ${seg.path}: frame at offset ${off} needs ${len} bytes, file ends after ${got}`);
-    }
-    return p;
-  }
-
-  /**
    * Whole-file view of a sealed segment of `frames` frames (readStrategy
    * "mmap"). A scan (`scan` true) makes a copy only into free room: a
    * sequential pass over more than the cache holds would otherwise evict
@@ -1376,17 +1350,28 @@ export class Stream {
       this.#ctx.counters.cacheMisses++;
       if (metered) this.#ctx.emit({ type: "cacheMiss", stream: this.key });
     }
-    // The frame is b[p, p + len): in the whole-file view, or where it was read to.
+    // The frame is b[p, p + len): in the whole-file view, or read from the file (a
+    // small one into the shared slab, with no view made where the file has readInto).
     const v = sealed ? this.#view(seg, frames) : undefined;
     let b: Uint8Array;
-    let p: number;
+    let p = 0;
     if (v !== undefined) {
       b = v.bytes;
       p = off;
     } else {
-      p = this.#readBytes(seg, sealed, off, len);
-      b = this.#readBuf;
-      this.#readBuf = NO_BYTES; // not kept alive past this read
+      const file = this.#ctx.handles.get(seg.path, sealed ? "read" : "write");
+      let got: number;
+      if (len <= SLAB_MAX_READ && file.readInto !== undefined) {
+        p = slabTake(len);
+        b = slab;
+        got = file.readInto(b, p, len, off);
+      } else {
+        b = allocRead(len);
+        got = file.read(b, off);
+      }
+      if (got < len) {
+        throw new WalError("CORRUPTION", `stream ${JSON.stringify(this.key)}, segment ${seg.path}: frame at offset ${off} needs ${len} bytes, file ends after ${got}`);
+      }
     }
     // Built only when needed: a template per read costs as much as the read's checks.
     const where = () => this.#where(seg, off);

@@ -1358,6 +1358,9 @@ export class Stream {
     if (v !== undefined) {
       b = v.bytes;
       p = off;
+      if (off + len > b.length) {
+        throw new WalError("CORRUPTION", `${this.#where(seg, off)}: frame of ${len} bytes extends past the end of the file; the index or the file is damaged`);
+      }
     } else {
       const file = this.#ctx.handles.get(seg.path, sealed ? "read" : "write");
       let got: number;
@@ -1375,7 +1378,6 @@ export class Stream {
     }
     // Built only when needed: a template per read costs as much as the read's checks.
     const where = () => this.#where(seg, off);
-    if (p + len > b.length) throw new WalError("CORRUPTION", `${where()}: frame of ${len} bytes extends past the end of the file; the index or the file is damaged`);
     const why = parseFrameHeader(b, p, h);
     if (why !== "" || HEADER + h.storedLen !== len) {
       throw new WalError("CORRUPTION", `${where()}: ${why || "frame length does not match the index"}; the index or the file is damaged`);

@@ -30,9 +30,18 @@ import type {
 
 const OPEN_FLAGS: Record<OpenMode, string> = { read: "r", write: "r+", create: "wx+" };
 
+function ebadf(syscall: string): Error {
+  const err = new Error(`EBADF: bad file descriptor, ${syscall} (the handle was closed)`);
+  (err as Error & { code: string }).code = "EBADF";
+  return err;
+}
+
 /** A file handle over a `node:fs` descriptor. */
 class NodeFile implements WalFile {
-  #fd: number;
+  readonly #fd: number;
+  /** Background reads still running: the descriptor stays open until they end. */
+  #reads = 0;
+  #closed = false;
 
   constructor(fd: number) {
     this.#fd = fd;
@@ -43,6 +52,7 @@ class NodeFile implements WalFile {
   }
 
   readInto(buf: Uint8Array, offset: number, length: number, position: number): number {
+    if (this.#closed) throw ebadf("read");
     let done = 0;
     while (done < length) {
       const n = fs.readSync(this.#fd, buf, offset + done, length - done, position + done);
@@ -52,7 +62,36 @@ class NodeFile implements WalFile {
     return done;
   }
 
+  /** `fs.read` on the runtime's I/O threads, looping over short reads. */
+  readAsync(buf: Uint8Array, offset: number, length: number, position: number): Promise<number> {
+    if (this.#closed) return Promise.reject(ebadf("read"));
+    this.#reads++;
+    return new Promise((resolve, reject) => {
+      let done = 0;
+      const end = (err: Error | null) => {
+        // A close() that came while this read ran left the descriptor to the last read.
+        if (--this.#reads === 0 && this.#closed) {
+          try {
+            fs.closeSync(this.#fd);
+          } catch {
+            // Nobody to tell: the handle was closed for its owner already.
+          }
+        }
+        if (err !== null) reject(err);
+        else resolve(done);
+      };
+      const more = (err: Error | null, n: number) => {
+        if (err !== null) return end(err);
+        done += n;
+        if (n === 0 || done >= length) return end(null);
+        fs.read(this.#fd, buf, offset + done, length - done, position + done, more);
+      };
+      fs.read(this.#fd, buf, offset, length, position, more);
+    });
+  }
+
   write(buf: Uint8Array, position: number): void {
+    if (this.#closed) throw ebadf("write");
     let done = 0;
     while (done < buf.length) {
       done += fs.writeSync(this.#fd, buf, done, buf.length - done, position + done);
@@ -60,23 +99,34 @@ class NodeFile implements WalFile {
   }
 
   datasync(): void {
+    if (this.#closed) throw ebadf("fdatasync");
     fs.fdatasyncSync(this.#fd);
   }
 
   sync(): void {
+    if (this.#closed) throw ebadf("fsync");
     fs.fsyncSync(this.#fd);
   }
 
   truncate(length: number): void {
+    if (this.#closed) throw ebadf("ftruncate");
     fs.ftruncateSync(this.#fd, length);
   }
 
   size(): number {
+    if (this.#closed) throw ebadf("fstat");
     return fs.fstatSync(this.#fd).size;
   }
 
+  /**
+   * Closes the descriptor, or, while background reads run, marks the handle
+   * closed and leaves the descriptor to the last of them: the OS reuses
+   * descriptor numbers, and a read of a closed one could land in another file.
+   */
   close(): void {
-    fs.closeSync(this.#fd);
+    if (this.#closed) throw ebadf("close");
+    this.#closed = true;
+    if (this.#reads === 0) fs.closeSync(this.#fd);
   }
 }
 

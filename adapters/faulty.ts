@@ -367,6 +367,19 @@ class FaultyHandle implements WalFile {
     return this.read(buf.subarray(offset, offset + length), position);
   }
 
+  /** Checks (and injects faults) now, copies in a microtask. */
+  readAsync(buf: Uint8Array, offset: number, length: number, position: number): Promise<number> {
+    try {
+      this.live("read", false);
+      checkPosition(position, "read", this.path);
+      this.disk.guard("read", this.path, false);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    const inode = this.inode;
+    return Promise.resolve().then(() => inode.read(buf.subarray(offset, offset + length), position));
+  }
+
   /** An injected `ENOSPC` first writes the first half (rounded down) of `buf`. */
   write(buf: Uint8Array, position: number): void {
     this.live("write", true);

@@ -207,6 +207,18 @@ class MemHandle implements WalFile {
     return this.read(buf.subarray(offset, offset + length), position);
   }
 
+  /** Checks now, copies in a microtask (from the file, even if the handle was closed since). */
+  readAsync(buf: Uint8Array, offset: number, length: number, position: number): Promise<number> {
+    try {
+      this.check("read");
+      checkPosition(position, "read", this.path);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    const inode = this.inode;
+    return Promise.resolve().then(() => inode.read(buf.subarray(offset, offset + length), position));
+  }
+
   write(buf: Uint8Array, position: number): void {
     this.check("write", true);
     checkPosition(position, "write", this.path);

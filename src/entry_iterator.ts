@@ -20,7 +20,10 @@ export interface WalEntry {
 
 /** What an iterator needs from its Wal, looked up at its first step (as a generator would). */
 export interface IterSource {
-  /** Throws if the Wal is closed, else returns the stream's reader (undefined: no such stream). */
+  /**
+   * Throws if the Wal is closed, else returns the stream's reader (undefined:
+   * no such stream). An async iterator's reader may read ahead.
+   */
   start(): { stream: Stream; reader: EntryReader } | undefined;
   /** True once the Wal is closed. */
   closed(): boolean;
@@ -57,6 +60,18 @@ export class EntryIterator implements IterableIterator<WalEntry> {
 
   /** The next entry, or `done` at the end of the stream as written when the iteration gets there. */
   next(): IteratorResult<WalEntry, undefined> {
+    const v = this.step();
+    // Only a reader that reads ahead waits, and only async iterators make those.
+    if (v === undefined) throw new Error("iterSync: a read-ahead reader cannot wait");
+    return v;
+  }
+
+  /**
+   * {@link next}, or undefined, with nothing consumed, while the chunk the
+   * next entry is in is still being read ahead: step again once
+   * {@link wait} settles.
+   */
+  step(): IteratorResult<WalEntry, undefined> | undefined {
     const src = this.#src;
     if (src === undefined) return DONE;
     let r = this.#reader;
@@ -70,12 +85,24 @@ export class EntryIterator implements IterableIterator<WalEntry> {
         this.#src = undefined;
         throw src.closedError();
       }
-      if (!this.#stream!.readNext(r)) return this.return();
+      if (!this.#stream!.readNext(r)) {
+        if (r.wait !== undefined) return undefined;
+        return this.return();
+      }
     } catch (e) {
       this.#src = undefined;
       throw e instanceof WalError ? e : ioError(`iteration of stream ${JSON.stringify(src.name)} failed`, e);
     }
     return { done: false, value: { id: r.id, data: r.data } };
+  }
+
+  /** What a {@link step} that returned undefined waits for; settles, never rejects. */
+  get wait(): Promise<void> | undefined {
+    const r = this.#reader;
+    if (r === undefined) return undefined;
+    const w = r.wait;
+    r.wait = undefined;
+    return w;
   }
 
   /** Ends the iteration (what `break` out of a `for...of` calls). */
@@ -91,7 +118,11 @@ export class EntryIterator implements IterableIterator<WalEntry> {
   }
 }
 
-/** The iterator of `Wal.iter`: {@link EntryIterator}, one resolved promise per step. */
+/**
+ * The iterator of `Wal.iter`: {@link EntryIterator} over a reader that reads
+ * ahead, one resolved promise per step, and an await where a step must wait
+ * for the next chunk.
+ */
 export class AsyncEntryIterator implements AsyncIterableIterator<WalEntry> {
   readonly #it: EntryIterator;
 
@@ -102,9 +133,18 @@ export class AsyncEntryIterator implements AsyncIterableIterator<WalEntry> {
   /** The next entry, or `done`; rejects as {@link EntryIterator.next} throws. */
   next(): Promise<IteratorResult<WalEntry, undefined>> {
     try {
-      return Promise.resolve(this.#it.next());
+      const v = this.#it.step();
+      return v !== undefined ? Promise.resolve(v) : this.#waited();
     } catch (e) {
       return Promise.reject(e);
+    }
+  }
+
+  async #waited(): Promise<IteratorResult<WalEntry, undefined>> {
+    for (;;) {
+      await this.#it.wait;
+      const v = this.#it.step();
+      if (v !== undefined) return v;
     }
   }
 

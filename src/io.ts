@@ -40,6 +40,16 @@ export interface WalFile {
    * @returns the number of bytes read; fewer than asked only at end of file.
    */
   readInto?(buf: Uint8Array, offset: number, length: number, position: number): number;
+  /**
+   * Optional: {@link readInto} in the background (e.g. on the runtime's I/O
+   * thread pool), so the caller can go on while the bytes are copied. `Wal.iter`
+   * reads each next chunk of a segment through it while it checks and hands
+   * out the current one. `buf` must not be touched until the promise
+   * settles, and a {@link close} while reads run must keep the descriptor
+   * (whose number the OS could otherwise give to another file) until they end.
+   * @returns the number of bytes read; fewer than asked only at end of file.
+   */
+  readAsync?(buf: Uint8Array, offset: number, length: number, position: number): Promise<number>;
   /** Writes all of `buf` at `position`, looping over short writes. */
   write(buf: Uint8Array, position: number): void;
   /** Makes written data (and the size needed to read it) durable: fdatasync. */

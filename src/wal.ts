@@ -709,7 +709,9 @@ export class Wal {
         if (s === undefined) return undefined;
         // reuseBuffer: one read buffer, detached before each reuse (only where the adapter can).
         const detach = reuse === true ? this.#fs.detach : undefined;
-        return { stream: s, reader: s.reader(startId, Infinity, detach !== undefined ? detach.bind(this.#fs) : "fresh") };
+        // The async iterator reads each next chunk in the background while it checks this one.
+        const ahead = what === "iter";
+        return { stream: s, reader: s.reader(startId, Infinity, detach !== undefined ? detach.bind(this.#fs) : "fresh", ahead) };
       },
       closed: () => this.#closed,
       closedError: () => new WalError("CLOSED", `the WAL at ${this.#opts.root} was closed during iteration`),

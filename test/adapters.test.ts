@@ -198,6 +198,56 @@ describe("adapters: files", () => {
     f.close();
   });
 
+  it("readAsync fills only the asked part of a buffer, short at end of file; closed handles refuse reads", async () => {
+    const f = wfs.open(dir + "/ra", "create");
+    f.write(enc.encode("abcdefgh"), 0);
+    assert.equal(typeof f.readAsync, "function", "the runtime's adapter offers readAsync");
+    const buf = new Uint8Array(10).fill(0x2e);
+    assert.equal(await f.readAsync!(buf, 3, 4, 2), 4);
+    assert.equal(dec.decode(buf), "...cdef...");
+    assert.equal(await f.readAsync!(buf, 0, 5, 6), 2, "short at end of file");
+    assert.equal(dec.decode(buf), "gh.cdef...");
+    assert.equal(await f.readAsync!(buf, 9, 1, 8), 0, "nothing at end of file");
+    assert.equal(buf[9], 0x2e);
+    // Many at once, each into its own part of one buffer.
+    const big = new Uint8Array(1 << 20);
+    for (let i = 0; i < big.length; i++) big[i] = (i * 31) >>> 3;
+    f.write(big, 0);
+    const into = new Uint8Array(big.length);
+    const parts = await Promise.all([0, 1, 2, 3].map((k) => f.readAsync!(into, k << 18, 1 << 18, k << 18)));
+    assert.deepEqual(parts, [1 << 18, 1 << 18, 1 << 18, 1 << 18]);
+    assert.ok(into.every((v, i) => v === big[i]), "every part landed where asked");
+    f.close();
+    await assert.rejects(f.readAsync!(buf, 0, 1, 0), (e) => codeOf(e) === "EBADF", "readAsync after close");
+    assert.throws(() => f.read(buf, 0), (e) => codeOf(e) === "EBADF", "read after close");
+    assert.throws(() => f.close(), (e) => codeOf(e) === "EBADF", "a second close");
+  });
+
+  it("a close while readAsync runs keeps the descriptor until the read ends, then closes it", async () => {
+    // The OS hands a closed descriptor's number to the next open: a read still
+    // queued on it would land in that other file.
+    const fdCount = (): number => fs.readdirSync("/proc/self/fd").length;
+    const linux = fs.existsSync("/proc/self/fd");
+    const data = new Uint8Array(4 << 20);
+    for (let i = 0; i < data.length; i++) data[i] = (i * 131) >>> 7;
+    fs.writeFileSync(dir + "/pending", data);
+    fs.writeFileSync(dir + "/other", new Uint8Array(data.length).fill(0xee));
+    for (let round = 0; round < 20; round++) {
+      const before = linux ? fdCount() : 0;
+      const f = wfs.open(dir + "/pending", "read");
+      const buf = new Uint8Array(data.length);
+      const p = f.readAsync!(buf, 0, buf.length, 0);
+      f.close();
+      // A file opened now would get the descriptor's number if close() had let it go,
+      // and a read not yet started would then return this file's bytes.
+      const other = wfs.open(dir + "/other", "read");
+      assert.equal(await p, data.length, `round ${round}: the pending read completes`);
+      assert.ok(buf.every((v, i) => v === data[i]), `round ${round}: with the file's bytes`);
+      other.close();
+      if (linux) assert.equal(fdCount(), before, `round ${round}: no descriptor left open`);
+    }
+  });
+
   it("truncates, reports size, syncs", () => {
     const f = wfs.open(dir + "/t", "create");
     assert.equal(f.size(), 0);

@@ -14,6 +14,7 @@ import assert from "node:assert/strict";
 import * as nfs from "node:fs";
 import * as os from "node:os";
 import { Wal } from "../src/wal.ts";
+import { WalError } from "../src/errors.ts";
 import type { OpenMode, WalDirEntry, WalFile, WalFs, WalLock, WalMapping, WalStat } from "../src/io.ts";
 import type { WalEvent, WalOptions } from "../src/options.ts";
 import { MemoryFs } from "../adapters/memory.ts";
@@ -40,9 +41,12 @@ function same(actual: Uint8Array | undefined, expected: Uint8Array, what: string
 
 /**
  * Wraps a WalFs and counts positional reads (per path; `read` and
- * `readInto` alike) and mappings. `map` is offered only when `withMap` is
+ * `readInto` alike; background `readAsync` reads are also counted in
+ * `aheadReads`) and mappings. `map` is offered only when `withMap` is
  * true and the inner adapter has one; files offer `readInto` only when
- * `withReadInto` is true and the inner file has it.
+ * `withReadInto` is true and the inner file has it. `ahead` says how files
+ * answer `readAsync`: as the inner file does ("ok"), not at all ("none"),
+ * always failing with EIO ("fail"), or with half the bytes asked ("short").
  */
 class CountingFs implements WalFs {
   readonly name: string;
@@ -58,10 +62,13 @@ class CountingFs implements WalFs {
   map?: (path: string) => WalMapping;
 
   readonly withReadInto: boolean;
+  readonly ahead: "ok" | "none" | "fail" | "short";
+  aheadReads = 0;
 
-  constructor(inner: WalFs, withMap = true, withReadInto = true) {
+  constructor(inner: WalFs, withMap = true, withReadInto = true, ahead: "ok" | "none" | "fail" | "short" = "ok") {
     this.inner = inner;
     this.withReadInto = withReadInto;
+    this.ahead = ahead;
     this.name = "counting-" + inner.name;
     if (withMap && inner.map !== undefined) {
       this.map = (path: string): WalMapping => {
@@ -96,6 +103,7 @@ class CountingFs implements WalFs {
   reset(): void {
     this.reads = 0;
     this.readBytes = 0;
+    this.aheadReads = 0;
     this.readsByPath.clear();
   }
 
@@ -108,9 +116,21 @@ class CountingFs implements WalFs {
       return n;
     };
     const into = this.withReadInto ? f.readInto?.bind(f) : undefined;
+    const inner = f.readAsync?.bind(f);
+    const ahead = this.ahead;
+    const readAsync = inner === undefined || ahead === "none" ? undefined : (buf: Uint8Array, offset: number, length: number, position: number): Promise<number> => {
+      this.aheadReads++;
+      if (ahead === "fail") {
+        const err = new Error(`EIO: i/o error, read ${path}`);
+        (err as Error & { code: string }).code = "EIO";
+        return Promise.reject(err);
+      }
+      return inner(buf, offset, ahead === "short" ? length >> 1 : length, position).then(count);
+    };
     return {
       read: (buf: Uint8Array, position: number): number => count(f.read(buf, position)),
       readInto: into && ((buf, offset, length, position) => count(into(buf, offset, length, position))),
+      readAsync,
       write: (buf, position) => f.write(buf, position),
       datasync: () => f.datasync(),
       sync: () => f.sync(),
@@ -337,6 +357,8 @@ describe("indexed get: one positional read", () => {
     const mib = fs.readBytes / MiB;
     assert.ok(fs.readBytes >= 8 * MiB, `read ${fs.readBytes} bytes`);
     assert.ok(fs.reads <= 2 * Math.ceil(mib) + 2, `${fs.reads} reads for ${mib.toFixed(2)} MiB in ${segs} segments`);
+    // iter reads the chunks after a segment's first in the background: at least one per 2 MiB segment.
+    assert.ok(fs.aheadReads >= segs - 1, `${fs.aheadReads} of ${fs.reads} reads made ahead (${segs} segments)`);
     // From the middle of a segment: still chunked, and it starts at the right frame.
     fs.reset();
     const tail = await iterAll(wal, "it", 1500);
@@ -345,6 +367,88 @@ describe("indexed get: one positional read", () => {
     same(tail[0].data, pattern(4096, 1500), "iter from 1500");
     assert.ok(fs.reads <= 2 * Math.ceil(fs.readBytes / MiB) + 2, `${fs.reads} reads from the middle`);
     await wal.close();
+  });
+});
+
+// ---------------------------------------------------------------- read ahead
+
+/** Entry `i` of the read-ahead tests: sizes from 3 B to 1.3 MiB, so frames straddle chunks by every amount. */
+const AHEAD_SIZES = [100, 4096, 70_000, 3, 300_000, 65_500, 1_300_000, 9000, 64 * 1024 - 20, 500_000];
+function aheadEntry(i: number): Uint8Array {
+  return pattern(AHEAD_SIZES[i % AHEAD_SIZES.length], i);
+}
+
+/** Writes `n` entries to stream "s": single appends, with a batch of 3 every 7 entries. */
+async function aheadFill(wal: Wal, n: number): Promise<void> {
+  for (let i = 0; i < n;) {
+    if (i % 7 === 0 && i + 3 <= n) {
+      await wal.appendBatch("s", [aheadEntry(i), aheadEntry(i + 1), aheadEntry(i + 2)]);
+      i += 3;
+    } else {
+      await wal.append("s", aheadEntry(i++));
+    }
+  }
+}
+
+describe("iter reads ahead", () => {
+  const N = 60; // ~14 MiB over 4 MiB segments
+  for (const ahead of ["ok", "none", "fail", "short"] as const) {
+    it(`entries are exact across chunks read ahead, kept or reused (readAsync ${ahead})`, SLOW, async () => {
+      const fs = new CountingFs(new MemoryFs(), false, true, ahead);
+      const wal = await Wal.open({ root: "/w", fs, syncMode: "async", maxSegmentSize: 4 << 20 });
+      try {
+        await aheadFill(wal, N);
+        for (const start of [0, 1, 6, 29, N - 1]) {
+          fs.reset();
+          const kept: { id: number; data: Uint8Array }[] = [];
+          for await (const e of wal.iter("s", start)) kept.push(e);
+          assert.deepEqual(kept.map((e) => e.id), Array.from({ length: N - start }, (_, k) => start + k), `ids from ${start}`);
+          // Kept views are checked after the whole iteration: no later chunk overwrote them.
+          for (const e of kept) same(e.data, aheadEntry(e.id), `kept entry ${e.id} from ${start}`);
+          if (ahead === "none") assert.equal(fs.aheadReads, 0);
+          else if (start < N - 2) assert.ok(fs.aheadReads > 0, `from ${start}: ${fs.aheadReads} reads ahead`);
+          let want = start;
+          for await (const e of wal.iter("s", start, { reuseBuffer: true })) {
+            assert.equal(e.id, want);
+            same(e.data, aheadEntry(want++), `reused entry ${e.id} from ${start}`);
+          }
+          assert.equal(want, N);
+        }
+      } finally {
+        await wal.close();
+      }
+    });
+  }
+
+  it(`on the ${runtime} adapter: exact entries, and reads ahead of a truncation or close do no harm`, SLOW, async () => {
+    const root = tmpRoot("ahead");
+    const fs = new CountingFs(defaultFs(), false);
+    const wal = await Wal.open({ root, fs, syncMode: "async", maxSegmentSize: 4 << 20 });
+    try {
+      await aheadFill(wal, N);
+      const all = await iterAll(wal, "s");
+      assert.equal(all.length, N);
+      for (const e of all) same(e.data, aheadEntry(e.id), `entry ${e.id}`);
+      assert.ok(fs.aheadReads > 0, "the runtime's adapter reads ahead");
+      // A truncation while the next chunk of the segment being read is read ahead.
+      const it = wal.iter("s", 0, { reuseBuffer: true });
+      assert.equal((await it.next()).value?.id, 0);
+      assert.ok(await wal.truncate("s", 40) > 0, "segments deleted under the iterator");
+      const first = wal.firstId("s");
+      const rest: number[] = [];
+      for (let r = await it.next(); !r.done; r = await it.next()) {
+        same(r.value.data, aheadEntry(r.value.id), `entry ${r.value.id} after the truncation`);
+        rest.push(r.value.id);
+      }
+      assert.deepEqual(rest, Array.from({ length: N - first }, (_, k) => first + k), "goes on from the first id still stored");
+      // A close while a chunk is read ahead: the next step is CLOSED, nothing else.
+      const it2 = wal.iter("s", first);
+      assert.equal((await it2.next()).value?.id, first);
+      await wal.close();
+      await assert.rejects(it2.next(), (e) => e instanceof WalError && e.code === "CLOSED", "a read ahead pending at close");
+    } finally {
+      await wal.close().catch(() => {});
+    }
   });
 });
 

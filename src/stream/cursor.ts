@@ -15,6 +15,26 @@ export const CHUNK = 1024 * 1024;
 /** Most bytes one {@link FrameCursor.verifyRun} checks with one CRC call. */
 const RUN = 1024 * 1024;
 
+/**
+ * Room kept free before a read-ahead chunk's bytes, where the part of the
+ * frame that straddles the two chunks is copied from the chunk before.
+ */
+const HEAD = 64 * 1024;
+
+/** What {@link FrameCursor.at} returns while the chunk it needs is still being read ahead. */
+export const WAIT = "waiting for a chunk read ahead";
+
+/** A chunk being read ahead (see {@link FrameCursor.readAhead}). */
+interface Ahead {
+  /** File offset of the first byte read; it lands at `buf[HEAD]`. */
+  readonly pos: number;
+  readonly buf: Uint8Array;
+  /** Bytes read; -1 while the read runs, -2 if it failed (the chunk is then read again, in the foreground). */
+  got: number;
+  /** Settles (never rejects) when the read ends. */
+  readonly done: Promise<void>;
+}
+
 
 function u32(b: Uint8Array, o: number): number {
   return (b[o] | (b[o + 1] << 8) | (b[o + 2] << 16) | (b[o + 3] << 24)) >>> 0;
@@ -48,8 +68,17 @@ export class FrameCursor {
   #file: (() => WalFile) | undefined;
   #end: number;
   readonly #policy: ChunkPolicy;
-  /** The reusable chunk buffer (policies other than "fresh"). */
-  #own: Uint8Array | undefined;
+  /**
+   * Chunk buffers free for reuse (policies other than "fresh"): at most two,
+   * the one read last and the one read ahead. Under a detaching policy a
+   * buffer is detached as it is put back, so views of its old bytes empty.
+   */
+  readonly #pool: Uint8Array[] = [];
+  /** The whole buffer behind `buf` when it may go back to the pool. */
+  #cur: Uint8Array | undefined;
+  /** True if the next chunk is read ahead, in the background, while this one is consumed. */
+  #readAhead = false;
+  #ahead: Ahead | undefined;
 
   /**
    * @param file gives the file to read, looked up per chunk so a handle
@@ -72,6 +101,23 @@ export class FrameCursor {
   }
 
   /**
+   * Reads each next chunk ahead, through `WalFile.readAsync` where the file
+   * has it, while the current one is consumed; {@link at} then returns
+   * {@link WAIT} when the frame it wants lies in a chunk still being read,
+   * and {@link pending} settles when it is in. For iterators that can wait:
+   * the copy from the page cache runs on the runtime's I/O thread while
+   * this one checks CRCs and hands out entries.
+   */
+  readAhead(): void {
+    this.#readAhead = true;
+  }
+
+  /** The read ahead that {@link at} returned {@link WAIT} for; settles, never rejects. */
+  get pending(): Promise<void> | undefined {
+    return this.#ahead?.done;
+  }
+
+  /**
    * Points the cursor at another file (or the same one grown), keeping its
    * chunk buffer. Bytes already in `buf` are not reused across a reset.
    */
@@ -82,6 +128,8 @@ export class FrameCursor {
     this.off = 0;
     this.okEnd = 0;
     this.#slowEnd = 0;
+    this.#dropAhead();
+    this.#retire();
     this.buf = whole !== undefined ? whole.subarray(0, end) : new Uint8Array(0);
   }
 
@@ -94,12 +142,12 @@ export class FrameCursor {
   at(pos: number): string {
     if (pos >= this.#end) return pos === this.#end ? "end" : "past end";
     if (pos + FRAME_HEADER > this.#end) return "partial frame header";
-    this.#ensure(pos, FRAME_HEADER);
+    if (!this.#ensure(pos, FRAME_HEADER)) return WAIT;
     const why = parseFrameHeader(this.buf, this.off, this.h);
     if (why !== "") return why;
     const total = FRAME_HEADER + this.h.storedLen;
     if (pos + total > this.#end) return "frame extends past the end of the file";
-    this.#ensure(pos, total);
+    if (!this.#ensure(pos, total)) return WAIT;
     return "";
   }
 
@@ -159,19 +207,50 @@ export class FrameCursor {
     return this.buf.subarray(s, s + this.h.storedLen);
   }
 
-  #ensure(pos: number, n: number): void {
+  /**
+   * Makes bytes `pos` to `pos + n` available in `buf` at `off`: from the
+   * chunk in hand, the chunk read ahead, or a read now. False (nothing
+   * changed) while the chunk read ahead that holds them is still being read.
+   */
+  #ensure(pos: number, n: number): boolean {
     const rel = pos - this.bufStart;
     if (rel >= 0 && rel + n <= this.buf.length) {
       this.off = rel;
-      return;
+      return true;
     }
     if (this.#file === undefined) throw new Error("cursor: in-memory view too short");
+    const a = this.#ahead;
+    if (a !== undefined) {
+      // The frame at `pos` starts in this chunk (or at its end) and goes on into the next.
+      const s = a.pos - pos;
+      if (rel >= 0 && s >= 0 && s <= HEAD && a.pos === this.bufStart + this.buf.length) {
+        if (a.got === -1) return false;
+        if (s + a.got >= n) {
+          const nb = a.buf;
+          if (s > 0) nb.set(this.buf.subarray(rel), HEAD - s);
+          this.#ahead = undefined;
+          // Frames from `pos` on come from new bytes: what a run verified was in the old ones.
+          if (this.okEnd > pos) this.okEnd = pos;
+          this.#retire();
+          this.#cur = nb;
+          this.buf = nb.subarray(HEAD - s, HEAD + a.got);
+          this.bufStart = pos;
+          this.off = 0;
+          this.#startAhead();
+          return true;
+        }
+      }
+      // Not the chunk wanted, short of it, or failed: read in the foreground.
+      this.#dropAhead();
+    }
     const len = Math.min(Math.max(CHUNK, n), this.#end - pos);
-    // Frames from `pos` on come from new bytes: what a run verified was in the old ones.
     if (this.okEnd > pos) this.okEnd = pos;
-    const b = this.#chunk(len);
-    const got = this.#file().read(b, pos);
-    this.buf = got === len ? b : b.subarray(0, got);
+    this.#retire();
+    const b = this.#take(len);
+    const file = this.#file();
+    const got = b.length === len ? file.read(b, pos) : file.readInto !== undefined ? file.readInto(b, 0, len, pos) : file.read(b.subarray(0, len), pos);
+    this.#cur = b.length <= CHUNK + HEAD ? b : undefined;
+    this.buf = b.subarray(0, got);
     this.bufStart = pos;
     this.off = 0;
     if (got < n) {
@@ -179,20 +258,67 @@ export class FrameCursor {
       (err as Error & { code: string }).code = "ESHORT";
       throw err;
     }
+    if (this.#readAhead) this.#startAhead();
+    return true;
   }
 
-  /** A buffer of `len` bytes for the next chunk, per the policy. */
-  #chunk(len: number): Uint8Array {
+  /** Starts reading the chunk after `buf` in the background, if reading ahead and the file can. */
+  #startAhead(): void {
+    const from = this.bufStart + this.buf.length;
+    const len = Math.min(CHUNK, this.#end - from);
+    if (len <= 0 || !this.#readAhead) return;
+    const file = this.#file!();
+    if (file.readAsync === undefined) return;
+    const buf = this.#take(HEAD + len);
+    const a: Ahead = {
+      pos: from,
+      buf,
+      got: -1,
+      done: file.readAsync(buf, HEAD, len, from).then((n) => {
+        a.got = n;
+      }, () => {
+        a.got = -2;
+      }),
+    };
+    this.#ahead = a;
+  }
+
+  /** Forgets the chunk read ahead; its buffer is reused only if its read is over. */
+  #dropAhead(): void {
+    const a = this.#ahead;
+    if (a === undefined) return;
+    this.#ahead = undefined;
+    if (a.got !== -1) this.#give(a.buf);
+  }
+
+  /** Puts the buffer behind `buf` back in the pool (the caller replaces `buf`). */
+  #retire(): void {
+    const c = this.#cur;
+    if (c === undefined) return;
+    this.#cur = undefined;
+    this.#give(c);
+  }
+
+  #give(b: Uint8Array): void {
     const policy = this.#policy;
+    if (policy === "fresh" || this.#pool.length >= 2) return;
+    this.#pool.push(policy === "reuse" ? b : new Uint8Array(policy(b.buffer as ArrayBuffer)));
+  }
+
+  /** A buffer of at least `len` bytes for a chunk, per the policy. */
+  #take(len: number): Uint8Array {
     // A frame larger than a chunk gets a buffer of its own, never kept.
-    if (policy === "fresh" || len > CHUNK) return new Uint8Array(len);
-    let own = this.#own;
-    if (own === undefined || own.length < len) {
-      // Sized to what this file needs (a small segment or tail), grown on demand.
-      own = this.#own = new Uint8Array(len < CHUNK / 2 ? Math.max(len, 64 * 1024) : CHUNK);
-    } else if (policy !== "reuse") {
-      own = this.#own = new Uint8Array(policy(own.buffer as ArrayBuffer));
+    if (this.#policy === "fresh" || len > CHUNK + HEAD) return new Uint8Array(len);
+    const pool = this.#pool;
+    for (let i = pool.length - 1; i >= 0; i--) {
+      const b = pool[i];
+      if (b.length >= len) {
+        pool[i] = pool[pool.length - 1];
+        pool.pop();
+        return b;
+      }
     }
-    return own.length === len ? own : own.subarray(0, len);
+    // Sized to what this file needs (a small segment or tail), else a whole chunk and its head room.
+    return new Uint8Array(len < CHUNK / 2 ? Math.max(len, 64 * 1024) : CHUNK + HEAD);
   }
 }

@@ -35,7 +35,7 @@ import {
 } from "../format/segment.ts";
 import { ACTIVE_HINT_NAME, ACTIVE_HINT_SIZE, type ActiveHint, encodeActiveHint, readActiveHint } from "../format/active_hint.ts";
 import { putU32 } from "../format/bytes.ts";
-import { type ChunkPolicy, FrameCursor } from "./cursor.ts";
+import { type ChunkPolicy, FrameCursor, WAIT } from "./cursor.ts";
 import type { HandleCache } from "./handles.ts";
 import { compressPayload, decodePayload } from "./payload.ts";
 import type { Lru } from "./lru.ts";
@@ -1448,10 +1448,15 @@ export class Stream {
    * A sequential reader of entries from `start` (or the first stored id, if
    * greater) up to `limit` (exclusive) or the written end, whichever comes
    * first when the reader gets there. `chunks` says what happens to its read
-   * buffer from one chunk to the next (see {@link ChunkPolicy}).
+   * buffer from one chunk to the next (see {@link ChunkPolicy}). With
+   * `readAhead`, each next chunk is read in the background (see
+   * {@link FrameCursor.readAhead}), and {@link readNext} may stop short
+   * with `r.wait` set.
    */
-  reader(start: number, limit: number, chunks: ChunkPolicy): EntryReader {
-    return new EntryReader(start, limit, new FrameCursor(undefined, 0, undefined, chunks));
+  reader(start: number, limit: number, chunks: ChunkPolicy, readAhead = false): EntryReader {
+    const cur = new FrameCursor(undefined, 0, undefined, chunks);
+    if (readAhead) cur.readAhead();
+    return new EntryReader(start, limit, cur);
   }
 
   /**
@@ -1459,7 +1464,8 @@ export class Stream {
    * true, or returns false (for good) at its limit or the written end. Reads
    * each segment in large chunks, checking every frame's CRC and id. A
    * segment deleted by truncation under the reader is left for the first id
-   * still stored.
+   * still stored. A reader that reads ahead may also return false with
+   * `r.wait` set, having changed nothing: call again once it settles.
    */
   readNext(r: EntryReader): boolean {
     for (;;) {
@@ -1504,7 +1510,13 @@ export class Stream {
         if (s.gone === true) continue;
         throw e;
       }
-      if (why !== "") throw new WalError("CORRUPTION", `${this.#where(s, pos)}: ${why}`);
+      if (why !== "") {
+        if (why === WAIT) {
+          r.wait = cur.pending;
+          return false;
+        }
+        throw new WalError("CORRUPTION", `${this.#where(s, pos)}: ${why}`);
+      }
       const stored = cur.payload();
       const checked = r.checked;
       const k = r.k++;
@@ -1769,6 +1781,8 @@ export class EntryReader {
   readonly cur: FrameCursor;
   /** True once the reader reached its end. */
   done = false;
+  /** Set when `readNext` returned false to wait for a chunk read ahead. */
+  wait: Promise<void> | undefined = undefined;
   /** Segment being read (undefined: look it up from `next`). */
   seg: Segment | undefined = undefined;
   /** File offset of the next frame, and where the segment's frames end. */

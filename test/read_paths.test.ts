@@ -46,7 +46,8 @@ function same(actual: Uint8Array | undefined, expected: Uint8Array, what: string
  * true and the inner adapter has one; files offer `readInto` only when
  * `withReadInto` is true and the inner file has it. `ahead` says how files
  * answer `readAsync`: as the inner file does ("ok"), not at all ("none"),
- * always failing with EIO ("fail"), or with half the bytes asked ("short").
+ * always rejecting with EIO ("fail"), throwing it before returning a promise
+ * ("throw"), or with half the bytes asked ("short").
  */
 class CountingFs implements WalFs {
   readonly name: string;
@@ -62,10 +63,10 @@ class CountingFs implements WalFs {
   map?: (path: string) => WalMapping;
 
   readonly withReadInto: boolean;
-  readonly ahead: "ok" | "none" | "fail" | "short";
+  readonly ahead: "ok" | "none" | "fail" | "throw" | "short";
   aheadReads = 0;
 
-  constructor(inner: WalFs, withMap = true, withReadInto = true, ahead: "ok" | "none" | "fail" | "short" = "ok") {
+  constructor(inner: WalFs, withMap = true, withReadInto = true, ahead: "ok" | "none" | "fail" | "throw" | "short" = "ok") {
     this.inner = inner;
     this.withReadInto = withReadInto;
     this.ahead = ahead;
@@ -120,9 +121,10 @@ class CountingFs implements WalFs {
     const ahead = this.ahead;
     const readAsync = inner === undefined || ahead === "none" ? undefined : (buf: Uint8Array, offset: number, length: number, position: number): Promise<number> => {
       this.aheadReads++;
-      if (ahead === "fail") {
+      if (ahead === "fail" || ahead === "throw") {
         const err = new Error(`EIO: i/o error, read ${path}`);
         (err as Error & { code: string }).code = "EIO";
+        if (ahead === "throw") throw err;
         return Promise.reject(err);
       }
       return inner(buf, offset, ahead === "short" ? length >> 1 : length, position).then(count);
@@ -392,7 +394,7 @@ async function aheadFill(wal: Wal, n: number): Promise<void> {
 
 describe("iter reads ahead", () => {
   const N = 60; // ~14 MiB over 4 MiB segments
-  for (const ahead of ["ok", "none", "fail", "short"] as const) {
+  for (const ahead of ["ok", "none", "fail", "throw", "short"] as const) {
     it(`entries are exact across chunks read ahead, kept or reused (readAsync ${ahead})`, SLOW, async () => {
       const fs = new CountingFs(new MemoryFs(), false, true, ahead);
       const wal = await Wal.open({ root: "/w", fs, syncMode: "async", maxSegmentSize: 4 << 20 });

@@ -267,14 +267,27 @@ export class FrameCursor {
     const from = this.bufStart + this.buf.length;
     const len = Math.min(CHUNK, this.#end - from);
     if (len <= 0 || !this.#readAhead) return;
-    const file = this.#file!();
+    // Reading ahead only saves time: if it cannot start, the chunk is read in
+    // the foreground, where errors count.
+    let file: WalFile;
+    try {
+      file = this.#file!();
+    } catch {
+      return;
+    }
     if (file.readAsync === undefined) return;
     const buf = this.#take(HEAD + len);
+    let done: Promise<number>;
+    try {
+      done = file.readAsync(buf, HEAD, len, from);
+    } catch {
+      return this.#give(buf);
+    }
     const a: Ahead = {
       pos: from,
       buf,
       got: -1,
-      done: file.readAsync(buf, HEAD, len, from).then((n) => {
+      done: done.then((n) => {
         a.got = n;
       }, () => {
         a.got = -2;

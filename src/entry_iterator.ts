@@ -98,11 +98,7 @@ export class EntryIterator implements IterableIterator<WalEntry> {
 
   /** What a {@link step} that returned undefined waits for; settles, never rejects. */
   get wait(): Promise<void> | undefined {
-    const r = this.#reader;
-    if (r === undefined) return undefined;
-    const w = r.wait;
-    r.wait = undefined;
-    return w;
+    return this.#reader?.wait;
   }
 
   /** Ends the iteration (what `break` out of a `for...of` calls). */

@@ -1465,7 +1465,8 @@ export class Stream {
    * each segment in large chunks, checking every frame's CRC and id. A
    * segment deleted by truncation under the reader is left for the first id
    * still stored. A reader that reads ahead may also return false with
-   * `r.wait` set, having changed nothing: call again once it settles.
+   * `r.wait` set, having handed out nothing: call again once it settles.
+   * (`r.wait` is meaningful only after a false return: the end clears it.)
    */
   readNext(r: EntryReader): boolean {
     for (;;) {
@@ -1781,7 +1782,7 @@ export class EntryReader {
   readonly cur: FrameCursor;
   /** True once the reader reached its end. */
   done = false;
-  /** Set when `readNext` returned false to wait for a chunk read ahead. */
+  /** Set when `readNext` returned false to wait for a chunk read ahead; cleared by {@link stop}. */
   wait: Promise<void> | undefined = undefined;
   /** Segment being read (undefined: look it up from `next`). */
   seg: Segment | undefined = undefined;
@@ -1810,6 +1811,7 @@ export class EntryReader {
   /** Ends the read for good. Returns false, for `readNext` to return. */
   stop(): false {
     this.done = true;
+    this.wait = undefined;
     this.count = 0;
     this.seg = undefined;
     this.raw = NO_BYTES;

@@ -376,8 +376,7 @@ class FaultyHandle implements WalFile {
     } catch (e) {
       return Promise.reject(e);
     }
-    const inode = this.inode;
-    return Promise.resolve().then(() => inode.read(buf.subarray(offset, offset + length), position));
+    return this.inode.readLater(buf, offset, length, position);
   }
 
   /** An injected `ENOSPC` first writes the first half (rounded down) of `buf`. */

@@ -98,6 +98,15 @@ export class MemInode {
     return n;
   }
 
+  /**
+   * {@link read} of `length` bytes into `buf` from `offset`, in a microtask:
+   * the background read of the handles' `readAsync`, which (like a kernel
+   * read holding its descriptor) goes on if the handle is closed meanwhile.
+   */
+  readLater(buf: Uint8Array, offset: number, length: number, position: number): Promise<number> {
+    return Promise.resolve().then(() => this.read(buf.subarray(offset, offset + length), position));
+  }
+
   /** Writes all of `buf` at `position`, growing the file (the gap reads as zeros); empty writes do nothing. */
   write(buf: Uint8Array, position: number): void {
     if (buf.length === 0) return;
@@ -215,8 +224,7 @@ class MemHandle implements WalFile {
     } catch (e) {
       return Promise.reject(e);
     }
-    const inode = this.inode;
-    return Promise.resolve().then(() => inode.read(buf.subarray(offset, offset + length), position));
+    return this.inode.readLater(buf, offset, length, position);
   }
 
   write(buf: Uint8Array, position: number): void {

@@ -516,8 +516,9 @@ export class Driver {
       let k = first;
       try {
         for await (const { id, data } of wal.iter(s, 0, { reuseBuffer })) {
-          if (id !== k || !eq(data, present.get(id)!)) {
-            this.fail(`stream ${JSON.stringify(s)}: iter (reuseBuffer ${reuseBuffer}) gave id ${id} ${hex(data)} where iterSync gave id ${k} ${hex(present.get(k) ?? new Uint8Array(0))}`);
+          const want = present.get(k);
+          if (id !== k || want === undefined || !eq(data, want)) {
+            this.fail(`stream ${JSON.stringify(s)}: iter (reuseBuffer ${reuseBuffer}) gave id ${id} ${hex(data)} where iterSync gave ${want === undefined ? `nothing (it ended at ${next})` : `id ${k} ${hex(want)}`}`);
           }
           k++;
         }

@@ -1327,7 +1327,8 @@ export class Stream {
       const size = file.size();
       if (size + frames > views.capacity - (scan ? views.weight : 0)) return undefined;
       // Placed where the copy from the page cache runs fast (see landing).
-      const bytes = new Uint8Array(landing(0) + size).subarray(landing(0));
+      const at = landing(0);
+      const bytes = new Uint8Array(at + size).subarray(at);
       if (file.read(bytes, 0) !== size) return undefined;
       v = { bytes, checked: new Uint8Array(frames) };
       views.set(seg.path, v, size + frames);

@@ -8,6 +8,7 @@
 import type { WalFile } from "../io.ts";
 import { FRAME_HEADER, FrameHeader, frameCrcOk, parseFrameHeader } from "../format/frame.ts";
 import { crc32, crc32U32, CrcRuns } from "../format/crc32.ts";
+import { getU32 } from "../format/bytes.ts";
 
 /** Bytes read per chunk when scanning or iterating. */
 export const CHUNK = 1024 * 1024;
@@ -60,10 +61,6 @@ interface Ahead {
   readonly done: Promise<void>;
 }
 
-
-function u32(b: Uint8Array, o: number): number {
-  return (b[o] | (b[o + 1] << 8) | (b[o + 2] << 16) | (b[o + 3] << 24)) >>> 0;
-}
 
 /**
  * How a cursor treats its chunk buffer when it reads the next chunk:
@@ -201,8 +198,8 @@ export class FrameCursor {
     const buf = this.buf;
     const o = this.off;
     const limit = Math.min(buf.length, this.#end - this.bufStart, o + RUN);
-    let end = o + FRAME_HEADER + u32(buf, o + 4);
-    let expect = u32(buf, o);
+    let end = o + FRAME_HEADER + getU32(buf, o + 4);
+    let expect = getU32(buf, o);
     let n = 1;
     while (end + FRAME_HEADER <= limit) {
       const e = end;

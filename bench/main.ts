@@ -20,6 +20,7 @@ import * as path from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
 import { crc32, Wal } from "../mod.ts";
+import { crc32Implementation, setCrc32Sparse } from "../src/format/crc32.ts";
 import type { IterOptions, WalOptions } from "../mod.ts";
 import { SEGMENT_HEADER } from "../src/format/segment.ts";
 import { FRAME_HEADER } from "../src/format/frame.ts";
@@ -750,6 +751,35 @@ async function benchCodecFigures(): Promise<void> {
   report("lz4Decompress", "9. LZ4 decompress (frame, JSON-like text)", "MB/s", r.lz4DecompressMBps, null, { op: ">=", value: 1000, on: "ours" }, lz4Note);
   report("deflateCompress", "9. DEFLATE level 1 compress (fflate)", "MB/s", r.deflateMBps, null, null);
   report("deflateDecompress", "9. DEFLATE level 1 decompress (fflate)", "MB/s", r.inflateMBps, null, null);
+  benchCrc();
+}
+
+/**
+ * CRC-32 of 1 MiB: the runtime's own (`zlib.crc32`) against our WebAssembly
+ * sparse reduction, and which one `crc32` picked for large spans.
+ */
+function benchCrc(): void {
+  const data = new Uint8Array(1024 * 1024);
+  for (let i = 0; i < data.length; i++) data[i] = (i * 2654435761) >>> 24;
+  crc32(data); // let `crc32` make its choice first
+  const inUse = crc32Implementation();
+  const rate = (mode: "on" | "off"): number => {
+    const was = setCrc32Sparse(mode);
+    let best = 0;
+    try {
+      for (let r = 0; r < 5; r++) {
+        const t = now();
+        for (let i = 0; i < 64; i++) crc32(data, i);
+        best = Math.max(best, (64 * data.length) / 1e6 / ((now() - t) / 1000));
+      }
+    } finally {
+      setCrc32Sparse(was);
+    }
+    return best;
+  };
+  const runtime = rate("off");
+  const sparse = rate("on");
+  report("crcSparse", "9. CRC-32 of 1 MiB: our WebAssembly sparse reduction, vs the runtime's zlib.crc32", "MB/s", sparse, runtime, null, `in use: ${inUse}`);
 }
 
 async function benchShardedIfPresent(): Promise<void> {

@@ -75,7 +75,7 @@ export interface WalStats {
   cacheHits: number;
   cacheMisses: number;
   cacheBytes: number;
-  /** Which CRC-32 implementation is in use: "native", "hash-wasm" or "table". */
+  /** Which CRC-32 implementation is in use: "native", "hash-wasm" or "table", with "+sparse" once spans of 14 KiB and more go through our WebAssembly CRC. */
   crc32: string;
 }
 
@@ -222,7 +222,7 @@ export class Wal {
       throw new WalError("CONFIG", "no file system adapter: pass options.fs (e.g. MemoryFs) or import ironwal from mod.ts");
     }
     // Any CRC-32 gives the same sums: keep a native one already registered (mod.ts registers the runtime's).
-    if (fs.crc32 !== undefined && crc32Implementation() !== "native") registerNativeCrc32(fs.crc32.bind(fs));
+    if (fs.crc32 !== undefined && !crc32Implementation().startsWith("native")) registerNativeCrc32(fs.crc32.bind(fs));
     await initCrc32();
     const root = opts.root;
     try {

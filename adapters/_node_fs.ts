@@ -16,6 +16,7 @@ import * as fs from "node:fs";
 import * as zlib from "node:zlib";
 import * as os from "node:os";
 import process from "node:process";
+import { Buffer } from "node:buffer";
 import { createHash, randomUUID } from "node:crypto";
 import { WalError } from "../src/errors.ts";
 import type {
@@ -229,6 +230,9 @@ export function createNodeFsImpl(name: string, options: NodeFsImplOptions = {}):
   };
   if (options.map) walFs.map = options.map;
   walFs.detach = detachBuffer;
+  // Uninitialized memory for fresh chunk buffers, as a plain Uint8Array (a
+  // Buffer's subarray is slower); allocUnsafeSlow never hands out a pool slice.
+  walFs.alloc = (size: number): Uint8Array => new Uint8Array(Buffer.allocUnsafeSlow(size).buffer, 0, size);
   if (typeof zlibCrc32 === "function") {
     // zlib.crc32 returns the unsigned CRC and defaults the seed to 0 on all three runtimes.
     walFs.crc32 = zlibCrc32;

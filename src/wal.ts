@@ -711,7 +711,10 @@ export class Wal {
         const detach = reuse === true ? this.#fs.detach : undefined;
         // The async iterator reads each next chunk in the background while it checks this one.
         const ahead = what === "iter";
-        return { stream: s, reader: s.reader(startId, Infinity, detach !== undefined ? detach.bind(this.#fs) : "fresh", ahead) };
+        const fs = this.#fs;
+        // Otherwise fresh buffers, from the adapter's uninitialized memory where it has some.
+        const chunks = detach !== undefined ? detach.bind(fs) : fs.alloc !== undefined ? { fresh: fs.alloc.bind(fs) } : "fresh";
+        return { stream: s, reader: s.reader(startId, Infinity, chunks, ahead) };
       },
       closed: () => this.#closed,
       closedError: () => new WalError("CLOSED", `the WAL at ${this.#opts.root} was closed during iteration`),

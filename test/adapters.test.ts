@@ -360,6 +360,23 @@ describe("adapters: runtime", () => {
     assert.equal(createNodeFs().name, "node");
   });
 
+  it("alloc gives plain Uint8Arrays of the size asked, each over its own memory", () => {
+    assert.equal(typeof wfs.alloc, "function");
+    for (const n of [0, 1, 4096, 1024 * 1024 + 69632]) {
+      const a = wfs.alloc!(n);
+      const b = wfs.alloc!(n);
+      assert.equal(Object.getPrototypeOf(a), Uint8Array.prototype);
+      assert.equal(a.length, n);
+      assert.equal(a.byteOffset, 0);
+      assert.equal(a.buffer.byteLength, n, "no pool slice: the ArrayBuffer is the array's alone");
+      if (n > 0) {
+        a.fill(1);
+        b.fill(2);
+        assert.equal(a[n - 1], 1, "two allocations do not share memory");
+      }
+    }
+  });
+
   it("crc32 gives the check value and chains with a seed", () => {
     assert.equal(typeof wfs.crc32, "function");
     const crc = wfs.crc32!;

@@ -66,12 +66,14 @@ interface Ahead {
  * How a cursor treats its chunk buffer when it reads the next chunk:
  * - `"fresh"`: a new buffer per chunk, so subarrays handed out stay valid
  *   for as long as they are referenced;
+ * - `{ fresh: alloc }`: the same, with buffers from `alloc` (`WalFs.alloc`,
+ *   memory not zeroed): each byte a read leaves is zeroed;
  * - `"reuse"`: one buffer, overwritten (for scans that hand nothing out);
  * - a function: one buffer, detached before it is overwritten (the
  *   function transfers the `ArrayBuffer`, see `WalFs.detach`), so views
  *   handed out of the old chunk become empty instead of showing new bytes.
  */
-export type ChunkPolicy = "fresh" | "reuse" | ((buf: ArrayBuffer) => ArrayBuffer);
+export type ChunkPolicy = "fresh" | "reuse" | { fresh: (size: number) => Uint8Array } | ((buf: ArrayBuffer) => ArrayBuffer);
 
 /** Reads frames of one file in chunks; see {@link ChunkPolicy} for the chunk buffer's life. */
 export class FrameCursor {
@@ -90,6 +92,8 @@ export class FrameCursor {
   #file: (() => WalFile) | undefined;
   #end: number;
   readonly #policy: ChunkPolicy;
+  /** For `{ fresh: alloc }`: where fresh chunk buffers come from (not zeroed). */
+  readonly #alloc: ((size: number) => Uint8Array) | undefined;
   /**
    * Chunk buffers free for reuse (policies other than "fresh"): at most two,
    * the one read last and the one read ahead. Under a detaching policy a
@@ -114,6 +118,7 @@ export class FrameCursor {
     this.#file = file;
     this.#end = end;
     this.#policy = policy;
+    this.#alloc = typeof policy === "object" ? policy.fresh : undefined;
     if (whole !== undefined) this.buf = whole.subarray(0, end);
   }
 
@@ -272,6 +277,7 @@ export class FrameCursor {
     const b = this.#take(at + len);
     const file = this.#file();
     const got = file.readInto !== undefined ? file.readInto(b, at, len, pos) : file.read(b.subarray(at, at + len), pos);
+    if (this.#alloc !== undefined) this.#zeroAround(b, at, got);
     this.#cur = b.length <= POOLED ? b : undefined;
     this.buf = b.subarray(at, at + got);
     this.bufStart = pos;
@@ -313,6 +319,8 @@ export class FrameCursor {
       buf,
       got: -1,
       done: done.then((n) => {
+        // The head room is zeroed here too: a straddling frame's bytes are copied in later.
+        if (this.#alloc !== undefined) this.#zeroAround(buf, at, n);
         a.got = n;
       }, () => {
         a.got = -2;
@@ -337,15 +345,23 @@ export class FrameCursor {
     this.#give(c);
   }
 
+  /** Zeroes `b` outside `[at, at + got)`, the bytes a read of uninitialized memory filled. */
+  #zeroAround(b: Uint8Array, at: number, got: number): void {
+    b.fill(0, 0, at);
+    if (got < 0) got = 0;
+    if (at + got < b.length) b.fill(0, at + got);
+  }
+
   #give(b: Uint8Array): void {
     const policy = this.#policy;
-    if (policy === "fresh" || this.#pool.length >= 2) return;
+    if ((policy !== "reuse" && typeof policy !== "function") || this.#pool.length >= 2) return;
     this.#pool.push(policy === "reuse" ? b : new Uint8Array(policy(b.buffer as ArrayBuffer)));
   }
 
   /** A buffer of at least `len` bytes for a chunk, per the policy. */
   #take(len: number): Uint8Array {
     // A frame larger than a chunk gets a buffer of its own, never kept.
+    if (this.#alloc !== undefined) return this.#alloc(len);
     if (this.#policy === "fresh" || len > POOLED) return new Uint8Array(len);
     const pool = this.#pool;
     for (let i = pool.length - 1; i >= 0; i--) {

@@ -11,8 +11,8 @@
 // Usage: node scripts/build-wasm.mjs [--check]
 //   --check   write nothing; exit 1 if a generated file is out of date
 //
-// The assembler options are repeated in those two tests (WAT_FEATURES);
-// change them together.
+// The assembler options are repeated in test/_wasm_util.ts (WAT_FEATURES),
+// which both tests use; change them together.
 
 import { readFileSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";

@@ -9,34 +9,21 @@
 
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { existsSync, readFileSync } from "node:fs";
-import { fileURLToPath } from "node:url";
-import wabtInit from "wabt";
 import { Wal } from "../src/wal.ts";
 import { WalError } from "../src/errors.ts";
 import { MemoryFs } from "../adapters/memory.ts";
 import { crc32, crc32Implementation, crc32Table, setCrc32Sparse } from "../src/format/crc32.ts";
 import { loadSparseCrc32, SPARSE_MIN } from "../src/format/_crc32_sparse.ts";
 import { CRC32_SPARSE_WASM_BASE64 } from "../src/format/crc32_sparse_wasm.generated.ts";
-import { decodeBase64 } from "../src/codec/_base64.ts";
 import { encodeStreamName } from "../src/format/stream_name.ts";
 import { randomBytes } from "./_wal_util.ts";
+import { assertAssemblesTo } from "./_wasm_util.ts";
 import { readAll, replaceFile } from "./_fs_util.ts";
 import { assertSameBytes } from "./_lz4_util.ts";
 
-/** The assembler options of scripts/build-wasm.mjs (keep the two in step). */
-const WAT_FEATURES = { simd: true, bulk_memory: true, mutable_globals: true };
 /** Blocks the reduction leaves to the ordinary CRC, and blocks per piece (see the .wat). */
 const KEPT = 300;
 const PIECE = 4096;
-
-function watPath(): string {
-  for (const rel of ["../src/format/crc32_sparse.wat", "../../src/format/crc32_sparse.wat"]) {
-    const p = fileURLToPath(new URL(rel, import.meta.url));
-    if (existsSync(p)) return p;
-  }
-  throw new Error("src/format/crc32_sparse.wat not found next to the tests");
-}
 
 /** The reduction, with the table for the blocks it keeps (so nothing else is under test). */
 function sparse(): (data: Uint8Array, seed: number) => number {
@@ -49,15 +36,7 @@ const hex = (n: number): string => n.toString(16).padStart(8, "0");
 
 describe("CRC-32 by sparse reduction (WebAssembly)", () => {
   it("the committed bytes are what src/format/crc32_sparse.wat assembles to (npm run build:wasm)", async () => {
-    const wabt = await wabtInit();
-    const mod = wabt.parseWat("crc32_sparse.wat", readFileSync(watPath(), "utf8"), WAT_FEATURES);
-    try {
-      mod.validate();
-      const built = mod.toBinary({ log: false, write_debug_names: false }).buffer;
-      assertSameBytes(decodeBase64(CRC32_SPARSE_WASM_BASE64), new Uint8Array(built), "crc32_sparse_wasm.generated.ts");
-    } finally {
-      mod.destroy();
-    }
+    await assertAssemblesTo("src/format/crc32_sparse.wat", CRC32_SPARSE_WASM_BASE64);
   });
 
   it("1 + x^89 + x^117 + x^155 + x^300 is a multiple of the CRC-32 polynomial", () => {

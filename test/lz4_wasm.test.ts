@@ -8,9 +8,6 @@
 // `node --test` (compiled).
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { existsSync, readFileSync } from "node:fs";
-import { fileURLToPath } from "node:url";
-import wabtInit from "wabt";
 import { lz4BlockBound, lz4Compress, lz4CompressBlock, lz4Decompress, lz4DecompressBlock } from "../src/codec/lz4.ts";
 import { decodeBlockJs, encodeBlockJs } from "../src/codec/_lz4_block_js.ts";
 import {
@@ -25,25 +22,15 @@ import { LZ4_BLOCK_WASM_BASE64 } from "../src/codec/lz4_block_wasm.generated.ts"
 import { decodeBase64 } from "../src/codec/_base64.ts";
 import { WalError } from "../src/errors.ts";
 import { randomBytes } from "./_wal_util.ts";
+import { assertAssemblesTo } from "./_wasm_util.ts";
 import { assertCorruption, assertSameBytes, jsonText, lz4Tool } from "./_lz4_util.ts";
 
-/** The assembler options of scripts/build-wasm.mjs (keep the two in step). */
-const WAT_FEATURES = { simd: true, bulk_memory: true, mutable_globals: true };
 const SLOW = { timeout: 300_000 };
 const MiB = 1024 * 1024;
 
 // ---------------------------------------------------------------------------
 // Helpers
 // ---------------------------------------------------------------------------
-
-/** src/codec/lz4_block.wat, found from test/ (Deno, Bun) or npm/test/ (Node). */
-function watPath(): string {
-  for (const rel of ["../src/codec/lz4_block.wat", "../../src/codec/lz4_block.wat"]) {
-    const p = fileURLToPath(new URL(rel, import.meta.url));
-    if (existsSync(p)) return p;
-  }
-  throw new Error("src/codec/lz4_block.wat not found next to the tests");
-}
 
 /** A small PRNG (mulberry32) for the fuzzers. */
 function rng(seed: number): (n: number) => number {
@@ -188,15 +175,7 @@ describe("lz4 WebAssembly module", () => {
   });
 
   it("the committed bytes are what src/codec/lz4_block.wat assembles to (npm run build:wasm)", async () => {
-    const wabt = await wabtInit();
-    const mod = wabt.parseWat("lz4_block.wat", readFileSync(watPath(), "utf8"), WAT_FEATURES);
-    try {
-      mod.validate();
-      const built = mod.toBinary({ log: false, write_debug_names: false }).buffer;
-      assertSameBytes(decodeBase64(LZ4_BLOCK_WASM_BASE64), new Uint8Array(built), "lz4_block_wasm.generated.ts");
-    } finally {
-      mod.destroy();
-    }
+    await assertAssemblesTo("src/codec/lz4_block.wat", LZ4_BLOCK_WASM_BASE64);
   });
 
   it("decodeBase64 decodes RFC 4648 vectors and rejects malformed text", () => {

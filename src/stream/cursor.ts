@@ -360,8 +360,8 @@ export class FrameCursor {
 
   /** A buffer of at least `len` bytes for a chunk, per the policy. */
   #take(len: number): Uint8Array {
-    // A frame larger than a chunk gets a buffer of its own, never kept.
     if (this.#alloc !== undefined) return this.#alloc(len);
+    // A frame larger than a chunk gets a buffer of its own, never kept.
     if (this.#policy === "fresh" || len > POOLED) return new Uint8Array(len);
     const pool = this.#pool;
     for (let i = pool.length - 1; i >= 0; i--) {

@@ -12,7 +12,8 @@ import assert from "node:assert/strict";
 import { Wal } from "../src/wal.ts";
 import { WalError } from "../src/errors.ts";
 import { MemoryFs } from "../adapters/memory.ts";
-import { crc32, crc32Implementation, crc32Table, setCrc32Sparse } from "../src/format/crc32.ts";
+import { crc32, crc32Implementation, crc32Table, hashWasmCrc32, setCrc32Sparse } from "../src/format/crc32.ts";
+import { defaultFs } from "../adapters/default.ts";
 import { loadSparseCrc32, SPARSE_MIN } from "../src/format/_crc32_sparse.ts";
 import { CRC32_SPARSE_WASM_BASE64 } from "../src/format/crc32_sparse_wasm.generated.ts";
 import { encodeStreamName } from "../src/format/stream_name.ts";
@@ -102,6 +103,21 @@ describe("CRC-32 by sparse reduction (WebAssembly)", () => {
       }
     }
     assert.equal(fn(b, 0), base, "the module keeps no state from one span to the next");
+  });
+
+  it("its kept blocks may go to any CRC-32: the runtime's, hash-wasm's (seeded, as it then is) or the table", async () => {
+    const data = randomBytes(PIECE * 16 * 2 + 777, 33);
+    const rests: [string, (d: Uint8Array, s: number) => number][] = [["hash-wasm", await hashWasmCrc32()]];
+    const native = defaultFs().crc32;
+    if (native !== undefined) rests.push(["the runtime's", (d, s) => native(d, s)]);
+    for (const [name, rest] of rests) {
+      const fn = loadSparseCrc32(rest);
+      assert.ok(fn !== undefined);
+      for (const n of [SPARSE_MIN, SPARSE_MIN + 5, PIECE * 16 + 3, data.length]) {
+        const b = data.subarray(0, n);
+        assert.equal(hex(fn(b, 0x0badcafe)), hex(crc32Table(b, 0x0badcafe)), `${name}: length ${n}`);
+      }
+    }
   });
 
   it("crc32 uses it when forced on, gives the same CRCs, and says so in crc32Implementation", () => {

@@ -21,7 +21,7 @@
  */
 
 import { LZ4_BLOCK_WASM_BASE64 } from "./lz4_block_wasm.generated.ts";
-import { decodeBase64 } from "./_base64.ts";
+import { instantiateWasm } from "./_wasm.ts";
 import { blockError, E_BAD_OFFSET, E_LITERALS_OVERFLOW, E_LITERALS_PAST_END, E_MATCH_OVERFLOW } from "./_lz4_block_js.ts";
 
 /** Largest uncompressed block handled in WebAssembly: the frame format's 4 MiB. */
@@ -35,8 +35,7 @@ const DATA = 131072;
 const SLACK = 64;
 const PAGE = 65536;
 
-// The WebAssembly API as far as we use it (the ES and Node type libraries do
-// not declare it; Deno, Bun and Node all provide it).
+// What the module exports (see lz4_block.wat).
 interface WasmGlobal {
   value: number;
 }
@@ -48,10 +47,6 @@ interface WasmExports {
   err_a: WasmGlobal;
   err_op: WasmGlobal;
 }
-interface WasmApi {
-  Module: new (bytes: Uint8Array) => object;
-  Instance: new (module: object, imports: object) => { exports: unknown };
-}
 
 let state: "unloaded" | "ready" | "unavailable" = "unloaded";
 let enabled = true;
@@ -62,19 +57,15 @@ let mem = new Uint8Array(0);
 function load(): boolean {
   if (state === "ready") return true;
   if (state === "unavailable") return false;
-  try {
-    const api = (globalThis as { WebAssembly?: WasmApi }).WebAssembly;
-    if (api === undefined) throw new Error("no WebAssembly");
-    const module = new api.Module(decodeBase64(LZ4_BLOCK_WASM_BASE64));
-    ex = new api.Instance(module, {}).exports as WasmExports;
-    mem = new Uint8Array(ex.memory.buffer);
-    state = "ready";
-  } catch {
+  ex = instantiateWasm(LZ4_BLOCK_WASM_BASE64) as WasmExports | undefined;
+  if (ex === undefined) {
     // No WebAssembly, or one without SIMD or bulk memory: the TS codec serves.
     state = "unavailable";
-    ex = undefined;
+    return false;
   }
-  return state === "ready";
+  mem = new Uint8Array(ex.memory.buffer);
+  state = "ready";
+  return true;
 }
 
 /** Makes the memory at least `bytes` long; false if it cannot grow. */

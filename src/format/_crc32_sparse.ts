@@ -12,7 +12,7 @@
  */
 
 import { CRC32_SPARSE_WASM_BASE64 } from "./crc32_sparse_wasm.generated.ts";
-import { decodeBase64 } from "../codec/_base64.ts";
+import { instantiateWasm } from "../codec/_wasm.ts";
 
 /** Blocks (of 16 bytes) left to the ordinary CRC: the degree of the sparse multiple. */
 const KEPT = 300;
@@ -31,11 +31,6 @@ interface SparseExports {
   finish(): void;
 }
 
-interface WasmApi {
-  Module: new (bytes: Uint8Array) => object;
-  Instance: new (module: object, imports: object) => { exports: unknown };
-}
-
 /** A CRC-32 function as zlib's: continues from `seed`, returns the unsigned CRC. */
 export type Crc32Fn = (data: Uint8Array, seed: number) => number;
 
@@ -47,14 +42,8 @@ export type Crc32Fn = (data: Uint8Array, seed: number) => number;
  *   every span shorter than {@link SPARSE_MIN}.
  */
 export function loadSparseCrc32(rest: Crc32Fn): Crc32Fn | undefined {
-  let ex: SparseExports;
-  try {
-    const api = (globalThis as { WebAssembly?: WasmApi }).WebAssembly;
-    if (api === undefined) return undefined;
-    ex = new api.Instance(new api.Module(decodeBase64(CRC32_SPARSE_WASM_BASE64)), {}).exports as SparseExports;
-  } catch {
-    return undefined;
-  }
+  const ex = instantiateWasm(CRC32_SPARSE_WASM_BASE64) as SparseExports | undefined;
+  if (ex === undefined) return undefined;
   // The memory never grows, so one view serves for the module's life.
   const mem = new Uint8Array(ex.memory.buffer);
   const { reset, reduce, finish } = ex;

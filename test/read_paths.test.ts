@@ -65,6 +65,8 @@ class CountingFs implements WalFs {
   readonly withReadInto: boolean;
   readonly ahead: "ok" | "none" | "fail" | "throw" | "short";
   aheadReads = 0;
+  /** Foreground reads (`read`, `readInto`) of segment files (.wal). */
+  walForeground = 0;
   /** Reads of 64 KiB or more, and those of them not landing half a page from their source (see `landing`). */
   bigReads = 0;
   misplaced: string[] = [];
@@ -125,6 +127,7 @@ class CountingFs implements WalFs {
     this.reads = 0;
     this.readBytes = 0;
     this.aheadReads = 0;
+    this.walForeground = 0;
     this.bigReads = 0;
     this.misplaced = [];
     this.readsByPath.clear();
@@ -137,6 +140,10 @@ class CountingFs implements WalFs {
       this.bigReads++;
       const at = buf.byteOffset + offset;
       if (((at - position) & 4095) !== 2048) this.misplaced.push(`${length} B of ${path} @${position} to buffer offset ${at}`);
+    };
+    const isWal = path.endsWith(".wal");
+    const foreground = (): void => {
+      if (isWal) this.walForeground++;
     };
     const count = (n: number): number => {
       this.reads++;
@@ -161,10 +168,12 @@ class CountingFs implements WalFs {
     return {
       read: (buf: Uint8Array, position: number): number => {
         placed(buf, 0, buf.length, position);
+        foreground();
         return count(f.read(buf, position));
       },
       readInto: into && ((buf, offset, length, position) => {
         placed(buf, offset, length, position);
+        foreground();
         return count(into(buf, offset, length, position));
       }),
       readAsync,
@@ -504,6 +513,44 @@ describe("iter reads ahead", () => {
       }
     });
   }
+
+  it("the first chunk of each next sealed segment is read ahead too; a truncation under it drops it", SLOW, async () => {
+    const fs = new CountingFs(new MemoryFs(), false);
+    const wal = await Wal.open({ root: "/w", fs, syncMode: "async", maxSegmentSize: 1 << 20 });
+    try {
+      const n = 1200; // 4 KiB entries: 4 sealed segments of 1 MiB and an active one
+      for (let i = 0; i < n; i += 100) {
+        await Promise.all(Array.from({ length: 100 }, (_, k) => wal.append("f", pattern(4096, i + k))));
+      }
+      const firsts = segmentFirstIds(fs, "/w", "f");
+      assert.ok(firsts.length >= 5, `${firsts.length} segments`);
+      for (const reuseBuffer of [false, true]) {
+        fs.reset();
+        let want = 0;
+        for await (const e of wal.iter("f", 0, { reuseBuffer })) same(e.data, pattern(4096, want++), `entry ${e.id}`);
+        assert.equal(want, n);
+        // In the foreground: the first segment's first chunk, and the active segment's.
+        assert.equal(fs.walForeground, 2, `${fs.walForeground} segment reads in the foreground over ${firsts.length} segments`);
+      }
+      // The last chunk of segment 0 is in, so the first of segment 1 is read
+      // ahead; segments 0 and 1 are deleted under the iterator: it goes on
+      // from segment 2, with none of segment 1's bytes.
+      const it = wal.iter("f", 0);
+      for (let id = 0; id < firsts[1] - 1; id++) assert.equal((await it.next()).value?.id, id);
+      assert.equal(await wal.truncate("f", firsts[2]), 2);
+      const rest: number[] = [];
+      for (let r = await it.next(); !r.done; r = await it.next()) {
+        if (r.value.id >= firsts[2]) same(r.value.data, pattern(4096, r.value.id), `entry ${r.value.id} after the truncation`);
+        rest.push(r.value.id);
+      }
+      // The entry in hand when the segments went (the last of segment 0) may still be handed out.
+      const from = rest[0] === firsts[1] - 1 ? firsts[1] - 1 : firsts[2];
+      assert.deepEqual(rest.filter((id) => id >= firsts[2]), Array.from({ length: n - firsts[2] }, (_, k) => firsts[2] + k));
+      assert.ok(rest[0] === from && rest.every((id) => id < firsts[1] || id >= firsts[2]), `ids after the truncation: ${rest.slice(0, 3)}...`);
+    } finally {
+      await wal.close();
+    }
+  });
 
   it(`on the ${runtime} adapter: exact entries, and reads ahead of a truncation or close do no harm`, SLOW, async () => {
     const root = tmpRoot("ahead");

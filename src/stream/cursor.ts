@@ -59,6 +59,16 @@ interface Ahead {
   got: number;
   /** Settles (never rejects) when the read ends. */
   readonly done: Promise<void>;
+  /** For a chunk of the file to be read next (see {@link FrameCursor.follow}): that file's key. */
+  readonly key?: string;
+}
+
+/** The file a cursor reads next (see {@link FrameCursor.follow}). */
+interface Next {
+  readonly file: () => WalFile;
+  readonly key: string;
+  readonly pos: number;
+  readonly end: number;
 }
 
 
@@ -105,6 +115,8 @@ export class FrameCursor {
   /** True if the next chunk is read ahead, in the background, while this one is consumed. */
   #readAhead = false;
   #ahead: Ahead | undefined;
+  /** The file to read ahead into once this one's chunks have all been read. */
+  #next: Next | undefined;
 
   /**
    * @param file gives the file to read, looked up per chunk so a handle
@@ -139,23 +151,49 @@ export class FrameCursor {
     this.#readAhead = true;
   }
 
+  /** True once {@link readAhead} was called. */
+  get readsAhead(): boolean {
+    return this.#readAhead;
+  }
+
   /** The read ahead that {@link at} returned {@link WAIT} for; settles, never rejects. */
   get pending(): Promise<void> | undefined {
     return this.#ahead?.done;
   }
 
   /**
+   * Names the file this cursor will be {@link reset} to when the current one
+   * is read to its end, and where reading it will start: once the last
+   * chunk of the current file is in, the first chunk of that one is read
+   * ahead, so moving from one segment to the next need not wait for a read.
+   * Used only when reading ahead; forgotten on {@link reset}.
+   *
+   * @param key names the file; a reset with the same key keeps that chunk
+   */
+  follow(file: () => WalFile, key: string, pos: number, end: number): void {
+    this.#next = { file, key, pos, end };
+    if (this.#readAhead && this.#ahead === undefined && this.bufStart + this.buf.length >= this.#end) this.#startAhead();
+  }
+
+  /**
    * Points the cursor at another file (or the same one grown), keeping its
    * chunk buffer. Bytes already in `buf` are not reused across a reset.
    */
-  reset(file: (() => WalFile) | undefined, end: number, whole?: Uint8Array): void {
+  reset(file: (() => WalFile) | undefined, end: number, whole?: Uint8Array, key?: string): void {
     this.#file = file;
     this.#end = end;
+    this.#next = undefined;
     this.bufStart = 0;
     this.off = 0;
     this.okEnd = 0;
     this.#slowEnd = 0;
-    this.#dropAhead();
+    const a = this.#ahead;
+    if (a !== undefined && a.key !== undefined && a.key === key && whole === undefined && a.pos < end) {
+      // The chunk read ahead (see follow) is this file's: it follows on from an empty chunk at its start.
+      this.bufStart = a.pos;
+    } else {
+      this.#dropAhead();
+    }
     this.#retire();
     this.buf = whole !== undefined ? whole.subarray(0, end) : new Uint8Array(0);
   }
@@ -291,16 +329,32 @@ export class FrameCursor {
     return true;
   }
 
-  /** Starts reading the chunk after `buf` in the background, if reading ahead and the file can. */
+  /**
+   * Starts reading the chunk after `buf` in the background, if reading ahead
+   * and the file can; after the file's last chunk, the first of the file to
+   * {@link follow}, if any.
+   */
   #startAhead(): void {
-    const from = this.bufStart + this.buf.length;
-    const len = Math.min(CHUNK, this.#end - from);
-    if (len <= 0 || !this.#readAhead) return;
+    if (!this.#readAhead) return;
+    let from = this.bufStart + this.buf.length;
+    let len = Math.min(CHUNK, this.#end - from);
+    let open = this.#file!;
+    const next = this.#next;
+    let key: string | undefined;
+    if (len <= 0) {
+      if (next === undefined) return;
+      this.#next = undefined;
+      from = next.pos;
+      len = Math.min(CHUNK, next.end - from);
+      if (len <= 0) return;
+      open = next.file;
+      key = next.key;
+    }
     // Reading ahead only saves time: if it cannot start, the chunk is read in
     // the foreground, where errors count.
     let file: WalFile;
     try {
-      file = this.#file!();
+      file = open();
     } catch {
       return;
     }
@@ -318,6 +372,7 @@ export class FrameCursor {
       at,
       buf,
       got: -1,
+      key,
       done: done.then((n) => {
         // The head room is zeroed here too: a straddling frame's bytes are copied in later.
         if (this.#alloc !== undefined) this.#zeroAround(buf, at, n);

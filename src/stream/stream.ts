@@ -1587,7 +1587,8 @@ export class Stream {
       const handles = this.#ctx.handles;
       const path = seg.path;
       const mode = sealed ? "read" : "write";
-      r.cur.reset(() => handles.get(path, mode), f.end);
+      r.cur.reset(() => handles.get(path, mode), f.end, undefined, path);
+      if (r.cur.readsAhead) this.#follow(r, si + 1);
     }
     r.seg = seg;
     r.pos = f.offsets[k];
@@ -1596,6 +1597,27 @@ export class Stream {
     r.count = 0;
     r.e = 0;
     return true;
+  }
+
+  /**
+   * Lets `r`'s cursor read the first chunk of segment `si` ahead once it has
+   * read the current one to its end: only a sealed segment read through its
+   * file (not a view), whose first id `r` will want. Anything that goes wrong
+   * here is left for the read itself, where it counts.
+   */
+  #follow(r: EntryReader, si: number): void {
+    const seg = this.segs[si];
+    if (seg === undefined || seg === this.#active?.seg || this.#ctx.views !== undefined || seg.firstId >= r.limit) return;
+    let f: { offsets: Float64Array; frames: number; end: number };
+    try {
+      f = this.#framesOf(si);
+    } catch {
+      return;
+    }
+    if (f.frames === 0) return;
+    const handles = this.#ctx.handles;
+    const path = seg.path;
+    r.cur.follow(() => handles.get(path, "read"), path, f.offsets[0], f.end);
   }
 
   #where(seg: Segment, pos: number): string {

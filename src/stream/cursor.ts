@@ -166,13 +166,13 @@ export class FrameCursor {
    * is read to its end, and where reading it will start: once the last
    * chunk of the current file is in, the first chunk of that one is read
    * ahead, so moving from one segment to the next need not wait for a read.
-   * Used only when reading ahead; forgotten on {@link reset}.
+   * Used only when reading ahead; forgotten on {@link reset}. Call it
+   * right after the reset to the current file, before its first chunk is in.
    *
    * @param key names the file; a reset with the same key keeps that chunk
    */
   follow(file: () => WalFile, key: string, pos: number, end: number): void {
     this.#next = { file, key, pos, end };
-    if (this.#readAhead && this.#ahead === undefined && this.bufStart + this.buf.length >= this.#end) this.#startAhead();
   }
 
   /**

@@ -91,6 +91,11 @@ export class EntryIterator implements IterableIterator<WalEntry> {
       }
     } catch (e) {
       this.#src = undefined;
+      try {
+        r?.stop();
+      } catch {
+        // The error being thrown says more.
+      }
       throw e instanceof WalError ? e : ioError(`iteration of stream ${JSON.stringify(src.name)} failed`, e);
     }
     return { done: false, value: { id: r.id, data: r.data } };
@@ -103,6 +108,7 @@ export class EntryIterator implements IterableIterator<WalEntry> {
 
   /** Ends the iteration (what `break` out of a `for...of` calls). */
   return(): IteratorResult<WalEntry, undefined> {
+    this.#reader?.stop();
     this.#src = undefined;
     this.#stream = undefined;
     this.#reader = undefined;

@@ -12,12 +12,14 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { Wal } from "../mod.ts";
-import type { WalEntry, WalFs } from "../mod.ts";
+import type { OpenMode, WalEntry, WalFile, WalFs } from "../mod.ts";
+import { WalError } from "../mod.ts";
+import { setCrc32Sparse } from "../src/format/crc32.ts";
 import { MemoryFs } from "../adapters/memory.ts";
 import { defaultFs } from "../adapters/default.ts";
 import { detachBuffer } from "../adapters/_detach.ts";
 import { Lru } from "../src/stream/lru.ts";
-import { pattern, removeDir, tempDir, throwsCode } from "./_wal_util.ts";
+import { flipByte, pattern, removeDir, segmentFiles, tempDir, throwsCode } from "./_wal_util.ts";
 
 /** Entry `i` of the test streams: sizes vary so frames straddle 1 MiB chunk boundaries. */
 function entry(i: number): Uint8Array {
@@ -131,6 +133,183 @@ for (const [label, makeFs] of [
     });
   });
 }
+
+/** Runs `fn` with our WebAssembly CRC forced on or off for large spans, then puts the setting back. */
+async function withSparse<T>(mode: "on" | "off", fn: () => Promise<T>): Promise<T> {
+  const was = setCrc32Sparse(mode);
+  try {
+    return await fn();
+  } finally {
+    setCrc32Sparse(was);
+  }
+}
+
+/** True if `v` is a view into a WebAssembly memory's buffer (whole 64 KiB pages), past the CRC's own 192 KiB. */
+function inArena(v: Uint8Array): boolean {
+  return v.byteOffset >= 3 * 65536 && v.buffer.byteLength % 65536 === 0 && v.buffer.byteLength > 2 * 1024 * 1024;
+}
+
+/** A MemoryFs whose background reads wait, while the gate is shut, until it opens. */
+class GatedFs extends MemoryFs {
+  shut = false;
+  #held: (() => void)[] = [];
+
+  override open(path: string, mode: OpenMode): WalFile {
+    const f = super.open(path, mode);
+    const later = f.readAsync!.bind(f);
+    f.readAsync = (buf, off, len, pos) => {
+      if (!this.shut) return later(buf, off, len, pos);
+      return new Promise((resolve, reject) => this.#held.push(() => later(buf, off, len, pos).then(resolve, reject)));
+    };
+    return f;
+  }
+
+  /** Opens the gate: the held reads go on. */
+  open_(): void {
+    this.shut = false;
+    const held = this.#held;
+    this.#held = [];
+    for (const go of held) go();
+  }
+
+  get holding(): number {
+    return this.#held.length;
+  }
+}
+
+// Where our WebAssembly CRC is the one in use (Node), reuseBuffer reads into
+// buffers inside its memory and checks each run where it lies. Forced on
+// here, so every runtime runs that path.
+describe("reuseBuffer through the WebAssembly CRC's buffers", () => {
+  for (const [label, makeFs] of [
+    ["MemoryFs", () => new MemoryFs()],
+    ["runtime fs", () => defaultFs()],
+  ] as [string, () => WalFs][]) {
+    it(`${label}: exact entries across chunks, batches and segments; kept views read as empty; views lie in the arena only with it on`, async () => {
+      const fs = makeFs();
+      const root = fs.name === "memory" ? "/w" : tempDir("arena");
+      const wal = await Wal.open({ root, fs, syncMode: "async", maxSegmentSize: 2 * 1024 * 1024 });
+      try {
+        await fill(wal, N);
+        for (const mode of ["on", "off"] as const) {
+          await withSparse(mode, async () => {
+            let arena = 0;
+            const kept: WalEntry[] = [];
+            for (const e of wal.iterSync("s", 0, { reuseBuffer: true })) {
+              if (!equalBytes(e.data, entry(e.id))) assert.fail(`iterSync (${mode}): entry ${e.id} differs`);
+              if (inArena(e.data)) arena++;
+              kept.push(e);
+            }
+            assert.equal(kept.length, N);
+            let want = 0;
+            for await (const e of wal.iter("s", 0, { reuseBuffer: true })) {
+              assert.equal(e.id, want);
+              if (!equalBytes(e.data, entry(want))) assert.fail(`iter (${mode}): entry ${want} differs`);
+              if (inArena(e.data)) arena++;
+              want++;
+            }
+            assert.equal(want, N);
+            if (mode === "on") assert.ok(arena > N, `most entries came from the arena (${arena} of ${2 * N})`);
+            else assert.equal(arena, 0, "no arena without our CRC");
+            for (const e of kept) {
+              if (e.data.length !== 0 && !equalBytes(e.data, entry(e.id))) assert.fail(`kept entry ${e.id} shows other bytes (${mode})`);
+            }
+            assert.ok(kept.every((e) => e.data.length === 0) || mode === "off", "every kept view of the arena is empty once the iteration ended");
+          });
+        }
+      } finally {
+        await wal.close();
+        if (fs.name !== "memory") removeDir(root);
+      }
+    });
+  }
+
+  it("break gives the buffers back: views kept from before read as empty, the next iterator reads right", async () => {
+    await withSparse("on", async () => {
+      const wal = await Wal.open({ root: "/w", fs: new MemoryFs(), syncMode: "async", maxSegmentSize: 2 * 1024 * 1024 });
+      try {
+        await fill(wal, N);
+        for (let round = 0; round < 3; round++) {
+          let last: WalEntry | undefined;
+          for await (const e of wal.iter("s", round * 100, { reuseBuffer: true })) {
+            last = e;
+            if (e.id === round * 100 + 50) break;
+          }
+          assert.equal(last?.id, round * 100 + 50);
+          assert.equal(last?.data.length, 0, "the entry in hand at break reads as empty after it");
+        }
+        const all = [...wal.iterSync("s", 0, { reuseBuffer: true })].length;
+        assert.equal(all, N);
+        let want = 7;
+        for await (const e of wal.iter("s", 7, { reuseBuffer: true })) {
+          if (!equalBytes(e.data, entry(want))) assert.fail(`entry ${want} differs after earlier iterators gave their buffers back`);
+          want++;
+        }
+        assert.equal(want, N);
+      } finally {
+        await wal.close();
+      }
+    });
+  });
+
+  it("a flipped byte inside a run checked in place is CRC_MISMATCH naming the segment", async () => {
+    await withSparse("on", async () => {
+      const root = tempDir("arenacrc");
+      let wal = await Wal.open({ root, syncMode: "async", maxSegmentSize: 2 * 1024 * 1024 });
+      try {
+        await fill(wal, N);
+        await wal.close();
+        const dir = `${root}/s`;
+        const seg = segmentFiles(dir)[0];
+        flipByte(`${dir}/${seg}`, 1_500_000);
+        wal = await Wal.open({ root, syncMode: "async", maxSegmentSize: 2 * 1024 * 1024 });
+        for (const sync of [true, false]) {
+          let seen = 0;
+          await assert.rejects(async () => {
+            if (sync) for (const _ of wal.iterSync("s", 0, { reuseBuffer: true })) seen++;
+            else for await (const _ of wal.iter("s", 0, { reuseBuffer: true })) seen++;
+          }, (e) => e instanceof WalError && e.code === "CRC_MISMATCH" && e.message.includes(seg), `${sync ? "iterSync" : "iter"} throws CRC_MISMATCH`);
+          assert.ok(seen > 0 && seen < N, `entries before the damage came out (${seen})`);
+        }
+      } finally {
+        await wal.close();
+        removeDir(root);
+      }
+    });
+  });
+
+  it("a read ahead dropped while it runs keeps its buffer until it ends: entries after a truncation stay exact", async () => {
+    await withSparse("on", async () => {
+      const fs = new GatedFs();
+      const wal = await Wal.open({ root: "/w", fs, syncMode: "async", maxSegmentSize: 2 * 1024 * 1024 });
+      try {
+        await fill(wal, N);
+        const it = wal.iter("s", 0, { reuseBuffer: true });
+        fs.shut = true;
+        // The first chunk is read in the foreground; the read of the second waits at the gate.
+        assert.equal((await it.next()).value?.id, 0);
+        assert.ok(fs.holding > 0, "a read ahead is held");
+        // Delete the segment being read: the next step drops the held read and reads the next segment.
+        assert.ok(await wal.truncate("s", 1000) > 0);
+        const first = wal.firstId("s");
+        const r = await it.next();
+        assert.ok(!r.done && r.value.id >= first, `goes on from the first id still stored (${r.value?.id})`);
+        if (!equalBytes(r.value.data, entry(r.value.id))) assert.fail(`entry ${r.value.id} differs`);
+        // The dropped read ends now: its bytes must not land in the chunk being handed out.
+        fs.open_();
+        let want = r.value.id + 1;
+        for (let x = await it.next(); !x.done; x = await it.next()) {
+          assert.equal(x.value.id, want);
+          if (!equalBytes(x.value.data, entry(want))) assert.fail(`entry ${want} differs after the dropped read ended`);
+          want++;
+        }
+        assert.equal(want, N);
+      } finally {
+        await wal.close();
+      }
+    });
+  });
+});
 
 describe("iter options and iterator protocol", () => {
   it("an adapter without detach gets fresh buffers even with reuseBuffer: kept views stay valid", async () => {

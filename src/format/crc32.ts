@@ -12,7 +12,9 @@
  * @module
  */
 
-import { loadSparseCrc32, SPARSE_MIN } from "./_crc32_sparse.ts";
+import { CrcArena, createCrcArena, loadSparseCrc32, SPARSE_MIN } from "./_crc32_sparse.ts";
+
+export type { CrcArena };
 
 type CrcFn = (data: Uint8Array, seed: number) => number;
 
@@ -219,6 +221,38 @@ function chooseLarge(): CrcFn {
 export function crc32(data: Uint8Array, seed = 0): number {
   if (data.length < SPARSE_MIN) return impl(data, seed);
   return (large ?? chooseLarge())(data, seed);
+}
+
+/** Arenas given back by readers that ended, for the next reader to take (at most {@link IDLE_ARENAS}). */
+const idleArenas: CrcArena[] = [];
+const IDLE_ARENAS = 2;
+
+/**
+ * An arena of `count` read buffers of `size` bytes whose CRCs the sparse
+ * reduction takes in place (see {@link CrcArena}), or `undefined` unless that
+ * reduction is the CRC {@link crc32} uses for large spans here (it decides
+ * on first use): where a native CRC is faster, plain buffers serve better.
+ * Give it back with {@link releaseArena} when done.
+ */
+export function takeArena(count: number, size: number): CrcArena | undefined {
+  if ((large ?? chooseLarge()) !== sparse || sparse === null || sparse === undefined) return undefined;
+  for (let i = idleArenas.length - 1; i >= 0; i--) {
+    const a = idleArenas[i];
+    if (a.count === count && a.size === size) {
+      idleArenas.splice(i, 1);
+      return a;
+    }
+  }
+  return createCrcArena((d, s) => impl(d, s), count, size);
+}
+
+/**
+ * Gives back an arena from {@link takeArena}, whose buffers no read may
+ * still be filling: its views are detached, and the next taker reuses it.
+ */
+export function releaseArena(arena: CrcArena): void {
+  arena.detach();
+  if (idleArenas.length < IDLE_ARENAS) idleArenas.push(arena);
 }
 
 /**

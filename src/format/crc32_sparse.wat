@@ -27,7 +27,7 @@
 ;;     v[j] = d[j] ^ v[j-145] ^ v[j-183] ^ v[j-211] ^ v[j-300]
 ;;
 ;; (v of a block before the span is 0), so each block costs five 128-bit
-;; loads, four XORs and one store (v[j] replaces d[j] in place), with the
+;; loads, four XORs and one store, with the
 ;; 300 values before it within 4.8 KB, in the L1 cache. No table, no
 ;; carry-less multiply (WebAssembly has none). The blocks kept at the end
 ;; receive only what cleared blocks pass on: v[j - k] for j - k in the
@@ -37,50 +37,54 @@
 ;;
 ;; The preset and final inversion of CRC-32: a CRC started from register
 ;; value r equals a CRC started from 0 over the message with r XORed into its
-;; first four bytes (little-endian, the reflected bit order). The caller
-;; passes r as `mask` with the first piece and takes the CRC of what remains
-;; from register 0 (zlib seed 0xffffffff); leading zero blocks do not change a
-;; CRC started from 0.
+;; first four bytes (little-endian, the reflected bit order). reset() puts r
+;; (`mask`) in the first four bytes of the block 300 places before the span,
+;; whose v the first block takes in (v[0] = d[0] ^ v[-300]) and no other
+;; block does. The caller takes the CRC of what remains from register 0
+;; (zlib seed 0xffffffff); leading zero blocks do not change a CRC started
+;; from 0.
 ;;
-;; Memory layout (fixed; 192 KiB, never grown):
+;; Memory layout (the first 192 KiB; an arena, see _crc32_sparse.ts, grows
+;; the memory to hold chunk buffers after them, which reduce reads in place):
 ;;   [68928, 73728)    HIST: v of the 300 blocks before the piece in hand
-;;                     (zeros at the start of a span)
-;;   [73728, 139264)   DATA: the piece being reduced (up to 4096 blocks),
-;;                     copied in by the caller and replaced by its v; at the
-;;                     end, the last 300 blocks and the bytes after them (up
-;;                     to 15)
+;;                     (zeros at the start of a span, but for the mask)
+;;   [73728, 139264)   DATA: where reduce puts the v of a piece (up to 4096
+;;                     blocks); the caller may copy the piece here first and
+;;                     reduce it in place. At the end, the last 300 blocks and
+;;                     the bytes after them (up to 15)
 ;; HIST ends where DATA starts, so v[j - k] is always 16 * k bytes before
 ;; block j's own place.
 ;;
 ;; Needs: SIMD (v128 loads and stores), bulk memory (memory.copy/fill).
 (module
-  (memory (export "memory") 3 3)
+  (memory (export "memory") 3)
 
-  ;; reset(): no block before a new span (v = 0).
-  (func (export "reset")
-    (memory.fill (i32.const 68928) (i32.const 0) (i32.const 4800)))
+  ;; reset(mask): no block before a new span (v = 0), but for the mask the
+  ;; first block takes in.
+  (func (export "reset") (param $mask i32)
+    (memory.fill (i32.const 68928) (i32.const 0) (i32.const 4800))
+    (i32.store (i32.const 68928) (local.get $mask)))
 
-  ;; reduce(n, mask): replaces each of the n blocks at DATA (1 <= n <= 4096)
-  ;; by its v; `mask` is first XORed into the first four bytes at DATA (0 for
-  ;; every piece but a span's first). Then moves the v of the last 300
-  ;; blocks (from HIST as well, if n < 300) to HIST for the next piece.
+  ;; reduce(src, n): puts the v of the n blocks at $src (1 <= n <= 4096) at
+  ;; DATA, $src may be DATA itself. Then moves the v of the last 300 blocks
+  ;; (from HIST as well, if n < 300) to HIST for the next piece.
   ;;
-  ;; $p points 300 blocks before the block in hand, so all five loads use
-  ;; non-negative offsets: v[j-300] at 0, v[j-211] at 1424, v[j-183] at 1872,
-  ;; v[j-145] at 2480, d[j] at 4800.
-  (func (export "reduce") (param $n i32) (param $mask i32)
+  ;; $p points 300 blocks before the block in hand, so all four loads of v
+  ;; use non-negative offsets: v[j-300] at 0, v[j-211] at 1424, v[j-183] at
+  ;; 1872, v[j-145] at 2480; v[j] goes to 4800.
+  (func (export "reduce") (param $src i32) (param $n i32)
     (local $p i32) (local $end i32)
-    (i32.store (i32.const 73728) (i32.xor (i32.load (i32.const 73728)) (local.get $mask)))
     (local.set $p (i32.const 68928))
     (local.set $end (i32.add (i32.const 68928) (i32.shl (local.get $n) (i32.const 4))))
     (loop $block
       (v128.store offset=4800 (local.get $p)
         (v128.xor
-          (v128.xor (v128.load offset=4800 (local.get $p)) (v128.load (local.get $p)))
+          (v128.xor (v128.load (local.get $src)) (v128.load (local.get $p)))
           (v128.xor
             (v128.xor (v128.load offset=1424 (local.get $p)) (v128.load offset=1872 (local.get $p)))
             (v128.load offset=2480 (local.get $p)))))
       (local.set $p (i32.add (local.get $p) (i32.const 16)))
+      (local.set $src (i32.add (local.get $src) (i32.const 16)))
       (br_if $block (i32.lt_u (local.get $p) (local.get $end))))
     (memory.copy (i32.const 68928) (local.get $p) (i32.const 4800)))
 

@@ -7,7 +7,7 @@
 
 import type { WalFile } from "../io.ts";
 import { FRAME_HEADER, FrameHeader, frameCrcOk, parseFrameHeader } from "../format/frame.ts";
-import { crc32, crc32U32, CrcRuns } from "../format/crc32.ts";
+import { crc32, crc32U32, type CrcArena, CrcRuns, releaseArena, takeArena } from "../format/crc32.ts";
 import { getU32 } from "../format/bytes.ts";
 
 /** Bytes read per chunk when scanning or iterating. */
@@ -61,7 +61,16 @@ interface Ahead {
   readonly done: Promise<void>;
   /** For a chunk of the file to be read next (see {@link FrameCursor.follow}): that file's key. */
   readonly key?: string;
+  /** The arena buffer `buf` is (-1: none); `buf` is then stale after a detach, see {@link FrameCursor.arenaView}. */
+  readonly region: number;
 }
+
+/** States of an arena buffer. */
+const FREE = 0;
+/** Holds the chunk in hand or one read ahead (maybe still being read). */
+const USED = 1;
+/** A read ahead that was dropped while it ran: free once it ends. */
+const LOST = 2;
 
 /** The file a cursor reads next (see {@link FrameCursor.follow}). */
 interface Next {
@@ -117,6 +126,21 @@ export class FrameCursor {
   #ahead: Ahead | undefined;
   /** The file to read ahead into once this one's chunks have all been read. */
   #next: Next | undefined;
+  /**
+   * Under a detaching policy where our WebAssembly CRC is the one in use:
+   * chunk buffers inside its memory, whose CRC it takes without a copy (see
+   * `CrcArena`). Taken at the first read, given back by {@link release}.
+   */
+  #arena: CrcArena | undefined;
+  #arenaTried = false;
+  /** State of each arena buffer (FREE, USED, LOST). */
+  #regions = new Uint8Array(2);
+  /** The arena buffer `#cur` is, or -1. */
+  #curRegion = -1;
+  /** The arena buffer the last {@link #take} gave, or -1. */
+  #took = -1;
+  /** A freed arena buffer holds bytes that views handed out may still show: detach before it is read into again. */
+  #dirty = false;
 
   /**
    * @param file gives the file to read, looked up per chunk so a handle
@@ -258,7 +282,8 @@ export class FrameCursor {
       n++;
     }
     if (n < 2) return 0;
-    if (crc32(buf.subarray(o + 4, end)) !== expect) {
+    const run = buf.subarray(o + 4, end);
+    if ((this.#arena !== undefined ? this.#arena.crc(run, 0, crc32) : crc32(run)) !== expect) {
       this.#slowEnd = this.bufStart + end;
       return 0;
     }
@@ -291,12 +316,18 @@ export class FrameCursor {
       if (rel >= 0 && s >= 0 && s <= HEAD && a.pos === this.bufStart + this.buf.length) {
         if (a.got === -1) return false;
         if (s + a.got >= n) {
-          const nb = a.buf;
+          let nb = this.#bufOf(a);
           if (s > 0) nb.set(this.buf.subarray(rel), a.at - s);
           this.#ahead = undefined;
           // Frames from `pos` on come from new bytes: what a run verified was in the old ones.
           if (this.okEnd > pos) this.okEnd = pos;
           this.#retire();
+          if (a.region >= 0) {
+            // Detach the retired buffer's views now, while no read runs into the arena.
+            this.#cleanArena();
+            nb = this.#bufOf(a);
+            this.#curRegion = a.region;
+          }
           this.#cur = nb;
           this.buf = nb.subarray(a.at - s, a.at + a.got);
           this.bufStart = pos;
@@ -313,10 +344,19 @@ export class FrameCursor {
     this.#retire();
     const at = landing(pos);
     const b = this.#take(at + len);
+    const region = this.#took;
+    if (region >= 0) this.#regions[region] = USED;
     const file = this.#file();
-    const got = file.readInto !== undefined ? file.readInto(b, at, len, pos) : file.read(b.subarray(at, at + len), pos);
+    let got: number;
+    try {
+      got = file.readInto !== undefined ? file.readInto(b, at, len, pos) : file.read(b.subarray(at, at + len), pos);
+    } catch (e) {
+      if (region >= 0) this.#regions[region] = FREE;
+      throw e;
+    }
     if (this.#alloc !== undefined) this.#zeroAround(b, at, got);
     this.#cur = b.length <= POOLED ? b : undefined;
+    this.#curRegion = region;
     this.buf = b.subarray(at, at + got);
     this.bufStart = pos;
     this.off = 0;
@@ -361,24 +401,33 @@ export class FrameCursor {
     if (file.readAsync === undefined) return;
     const at = HEAD + landing(from);
     const buf = this.#take(at + len);
+    const region = this.#took;
     let done: Promise<number>;
     try {
       done = file.readAsync(buf, at, len, from);
     } catch {
-      return this.#give(buf);
+      // Nothing was read into it: an arena buffer goes back as it was.
+      if (region < 0) this.#give(buf);
+      return;
     }
+    if (region >= 0) this.#regions[region] = USED;
+    const ended = (n: number) => {
+      if (region >= 0 && this.#regions[region] === LOST) this.#regions[region] = FREE;
+      a.got = n;
+    };
     const a: Ahead = {
       pos: from,
       at,
       buf,
       got: -1,
       key,
+      region,
       done: done.then((n) => {
         // The head room is zeroed here too: a straddling frame's bytes are copied in later.
         if (this.#alloc !== undefined) this.#zeroAround(buf, at, n);
-        a.got = n;
+        ended(n);
       }, () => {
-        a.got = -2;
+        ended(-2);
       }),
     };
     this.#ahead = a;
@@ -389,7 +438,16 @@ export class FrameCursor {
     const a = this.#ahead;
     if (a === undefined) return;
     this.#ahead = undefined;
-    if (a.got !== -1) this.#give(a.buf);
+    if (a.region >= 0) {
+      if (a.got === -1) {
+        this.#regions[a.region] = LOST;
+      } else {
+        this.#regions[a.region] = FREE;
+        this.#dirty = true;
+      }
+    } else if (a.got !== -1) {
+      this.#give(a.buf);
+    }
   }
 
   /** Puts the buffer behind `buf` back in the pool (the caller replaces `buf`). */
@@ -397,7 +455,57 @@ export class FrameCursor {
     const c = this.#cur;
     if (c === undefined) return;
     this.#cur = undefined;
-    this.#give(c);
+    if (this.#curRegion >= 0) {
+      this.#regions[this.#curRegion] = FREE;
+      this.#curRegion = -1;
+      this.#dirty = true;
+    } else {
+      this.#give(c);
+    }
+  }
+
+  /** The chunk buffer of a read ahead, as a live view (an arena's views die at each detach). */
+  #bufOf(a: Ahead): Uint8Array {
+    return a.region >= 0 ? this.#arena!.view(a.region) : a.buf;
+  }
+
+  /**
+   * Detaches the views of the arena's freed buffers (all its views die:
+   * callers then make new ones of what they keep), if some may show bytes
+   * a read is about to replace. False, with nothing done, while a dropped
+   * read still runs into the arena: its bytes would land in detached memory.
+   */
+  #cleanArena(): boolean {
+    if (!this.#dirty) return true;
+    if (this.#regions.includes(LOST)) return false;
+    const c = this.#curRegion;
+    // Where `buf` lies in the chunk in hand, for a new view of the same bytes.
+    const start = c >= 0 ? this.buf.byteOffset - this.#cur!.byteOffset : 0;
+    const length = this.buf.length;
+    this.#arena!.detach();
+    this.#dirty = false;
+    if (c >= 0) {
+      const v = this.#arena!.view(c);
+      this.buf = v.subarray(start, start + length);
+      this.#cur = v;
+    }
+    return true;
+  }
+
+  /**
+   * Gives back what the cursor holds for good (the reader is done): an arena
+   * goes back for the next reader unless a read still runs into it. The
+   * cursor must not read again.
+   */
+  release(): void {
+    const arena = this.#arena;
+    this.#dropAhead();
+    this.#retire();
+    this.buf = new Uint8Array(0);
+    this.#pool.length = 0;
+    if (arena === undefined) return;
+    this.#arena = undefined;
+    if (!this.#regions.includes(LOST)) releaseArena(arena);
   }
 
   /** Zeroes `b` outside `[at, at + got)`, the bytes a read of uninitialized memory filled. */
@@ -413,9 +521,24 @@ export class FrameCursor {
     this.#pool.push(policy === "reuse" ? b : new Uint8Array(policy(b.buffer as ArrayBuffer)));
   }
 
-  /** A buffer of at least `len` bytes for a chunk, per the policy. */
+  /**
+   * A buffer of at least `len` bytes for a chunk, per the policy; `#took`
+   * says which arena buffer it is (-1: none), which the caller marks USED.
+   */
   #take(len: number): Uint8Array {
+    this.#took = -1;
     if (this.#alloc !== undefined) return this.#alloc(len);
+    if (typeof this.#policy === "function" && len <= POOLED) {
+      if (!this.#arenaTried) {
+        this.#arenaTried = true;
+        this.#arena = takeArena(this.#regions.length, POOLED);
+      }
+      const i = this.#arena !== undefined ? this.#regions.indexOf(FREE) : -1;
+      if (i >= 0 && this.#cleanArena()) {
+        this.#took = i;
+        return this.#arena!.view(i);
+      }
+    }
     // A frame larger than a chunk gets a buffer of its own, never kept.
     if (this.#policy === "fresh" || len > POOLED) return new Uint8Array(len);
     const pool = this.#pool;

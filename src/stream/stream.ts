@@ -1832,8 +1832,9 @@ export class EntryReader {
     this.cur = cur;
   }
 
-  /** Ends the read for good. Returns false, for `readNext` to return. */
+  /** Ends the read for good, giving back its buffers. Returns false, for `readNext` to return. */
   stop(): false {
+    this.cur.release();
     this.done = true;
     this.wait = undefined;
     this.count = 0;

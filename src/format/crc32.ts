@@ -12,7 +12,7 @@
  * @module
  */
 
-import { CrcArena, createCrcArena, loadSparseCrc32, SPARSE_MIN } from "./_crc32_sparse.ts";
+import { type CrcArena, createCrcArena, loadSparseCrc32, SPARSE_MIN } from "./_crc32_sparse.ts";
 
 export type { CrcArena };
 

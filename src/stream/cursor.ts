@@ -61,7 +61,7 @@ interface Ahead {
   readonly done: Promise<void>;
   /** For a chunk of the file to be read next (see {@link FrameCursor.follow}): that file's key. */
   readonly key?: string;
-  /** The arena buffer `buf` is (-1: none); `buf` is then stale after a detach, see {@link FrameCursor.arenaView}. */
+  /** The arena buffer `buf` is (-1: none); `buf` is then stale after a detach, see `FrameCursor#bufOf`. */
   readonly region: number;
 }
 

@@ -235,7 +235,7 @@ const IDLE_ARENAS = 2;
  * Give it back with {@link releaseArena} when done.
  */
 export function takeArena(count: number, size: number): CrcArena | undefined {
-  if ((large ?? chooseLarge()) !== sparse || sparse === null || sparse === undefined) return undefined;
+  if ((large ?? chooseLarge()) !== sparse) return undefined;
   for (let i = idleArenas.length - 1; i >= 0; i--) {
     const a = idleArenas[i];
     if (a.count === count && a.size === size) {

@@ -18,19 +18,32 @@ export interface WalEntry {
   data: Uint8Array;
 }
 
-/** What an iterator needs from its Wal, looked up at its first step (as a generator would). */
-export interface IterSource {
+/**
+ * What an iterator needs from its Wal. One per Wal, shared by all its
+ * iterators: an optimizing engine inlines these calls into the step loop,
+ * and new functions per iterator would undo that at each iterator's first
+ * step (V8: "wrong call target", then the loop runs unoptimized for a while).
+ */
+export interface IterHost {
   /**
-   * Throws if the Wal is closed, else returns the stream's reader (undefined:
-   * no such stream). An async iterator's reader may read ahead.
+   * Throws if the Wal is closed or `req` is bad, else returns the stream's
+   * reader (undefined: no such stream). An async iterator's reader may read ahead.
    */
-  start(): { stream: Stream; reader: EntryReader } | undefined;
+  start(req: IterRequest): { stream: Stream; reader: EntryReader } | undefined;
   /** True once the Wal is closed. */
   closed(): boolean;
   /** The error to throw when the Wal was closed during the iteration. */
   closedError(): WalError;
-  /** Names the stream in wrapped I/O errors. */
+}
+
+/** One iteration's arguments, checked at its first step (as a generator would). */
+export interface IterRequest {
+  /** The stream's name. */
   readonly name: string;
+  readonly startId: number;
+  readonly options: IterOptions;
+  /** The method called, for error messages; "iter" reads ahead. */
+  readonly what: "iter" | "iterSync";
 }
 
 /** Options of `Wal.iter`, `Wal.iterSync` and `ShardedWal.iterShard`. */
@@ -50,12 +63,14 @@ const DONE: IteratorResult<WalEntry, undefined> = { done: true, value: undefined
 
 /** The iterator of `Wal.iterSync`: entries in id order, read on demand. */
 export class EntryIterator implements IterableIterator<WalEntry> {
-  #src: IterSource | undefined;
+  #host: IterHost | undefined;
+  readonly #req: IterRequest;
   #stream: Stream | undefined;
   #reader: EntryReader | undefined;
 
-  constructor(src: IterSource) {
-    this.#src = src;
+  constructor(host: IterHost, req: IterRequest) {
+    this.#host = host;
+    this.#req = req;
   }
 
   /** The next entry, or `done` at the end of the stream as written when the iteration gets there. */
@@ -72,31 +87,31 @@ export class EntryIterator implements IterableIterator<WalEntry> {
    * {@link wait} settles.
    */
   step(): IteratorResult<WalEntry, undefined> | undefined {
-    const src = this.#src;
-    if (src === undefined) return DONE;
+    const host = this.#host;
+    if (host === undefined) return DONE;
     let r = this.#reader;
     try {
       if (r === undefined) {
-        const s = src.start();
+        const s = host.start(this.#req);
         if (s === undefined) return this.return();
         this.#stream = s.stream;
         r = this.#reader = s.reader;
-      } else if (src.closed()) {
-        this.#src = undefined;
-        throw src.closedError();
+      } else if (host.closed()) {
+        this.#host = undefined;
+        throw host.closedError();
       }
       if (!this.#stream!.readNext(r)) {
         if (r.wait !== undefined) return undefined;
         return this.return();
       }
     } catch (e) {
-      this.#src = undefined;
+      this.#host = undefined;
       try {
         r?.stop();
       } catch {
         // The error being thrown says more.
       }
-      throw e instanceof WalError ? e : ioError(`iteration of stream ${JSON.stringify(src.name)} failed`, e);
+      throw e instanceof WalError ? e : ioError(`iteration of stream ${JSON.stringify(this.#req.name)} failed`, e);
     }
     return { done: false, value: { id: r.id, data: r.data } };
   }
@@ -109,7 +124,7 @@ export class EntryIterator implements IterableIterator<WalEntry> {
   /** Ends the iteration (what `break` out of a `for...of` calls). */
   return(): IteratorResult<WalEntry, undefined> {
     this.#reader?.stop();
-    this.#src = undefined;
+    this.#host = undefined;
     this.#stream = undefined;
     this.#reader = undefined;
     return DONE;
@@ -128,8 +143,8 @@ export class EntryIterator implements IterableIterator<WalEntry> {
 export class AsyncEntryIterator implements AsyncIterableIterator<WalEntry> {
   readonly #it: EntryIterator;
 
-  constructor(src: IterSource) {
-    this.#it = new EntryIterator(src);
+  constructor(host: IterHost, req: IterRequest) {
+    this.#it = new EntryIterator(host, req);
   }
 
   /** The next entry, or `done`; rejects as {@link EntryIterator.next} throws. */

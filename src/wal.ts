@@ -18,9 +18,10 @@ import { joinPath, type WalFile, type WalFs, type WalLock } from "./io.ts";
 import { type ResolvedOptions, validateOptions, type WalEvent, type WalOptions } from "./options.ts";
 import { crc32Implementation, initCrc32, registerNativeCrc32 } from "./format/crc32.ts";
 import { decodeStreamName, encodeStreamName } from "./format/stream_name.ts";
-import { Stream, type StreamContext, type StreamRecovery } from "./stream/stream.ts";
+import { type EntryReader, Stream, type StreamContext, type StreamRecovery } from "./stream/stream.ts";
 import { HandleCache } from "./stream/handles.ts";
-import { AsyncEntryIterator, EntryIterator, type IterOptions, type IterSource, type WalEntry } from "./entry_iterator.ts";
+import { AsyncEntryIterator, EntryIterator, type IterHost, type IterOptions, type IterRequest, type WalEntry } from "./entry_iterator.ts";
+import type { ChunkPolicy } from "./stream/cursor.ts";
 import { Lru } from "./stream/lru.ts";
 
 export type { IterOptions, WalEntry } from "./entry_iterator.ts";
@@ -183,6 +184,15 @@ export class Wal {
   #chainHops = 0;
   /** "interval": when the oldest data not yet fsynced was written (undefined: all synced). */
   #unsyncedSince: number | undefined;
+
+  /** Shared by every iterator of this Wal (see IterHost on why not one per iterator). */
+  readonly #iterHost: IterHost = {
+    start: (req) => this.#iterStart(req),
+    closed: () => this.#closed,
+    closedError: () => new WalError("CLOSED", `the WAL at ${this.#opts.root} was closed during iteration`),
+  };
+  #detachPolicy: ChunkPolicy | undefined;
+  #freshPolicy: ChunkPolicy | undefined;
 
   #entriesWritten = 0;
   #latencySumUs = 0;
@@ -685,40 +695,42 @@ export class Wal {
    * ```
    */
   iter(stream: string, startId = 0, options: IterOptions = {}): AsyncIterableIterator<WalEntry> {
-    return new AsyncEntryIterator(this.#iterSource(stream, startId, options, "iter"));
+    return new AsyncEntryIterator(this.#iterHost, { name: stream, startId, options, what: "iter" });
   }
 
   /** Synchronous twin of {@link iter}, with the same rules for `data`. */
   iterSync(stream: string, startId = 0, options: IterOptions = {}): IterableIterator<WalEntry> {
-    return new EntryIterator(this.#iterSource(stream, startId, options, "iterSync"));
+    return new EntryIterator(this.#iterHost, { name: stream, startId, options, what: "iterSync" });
   }
 
-  #iterSource(stream: string, startId: number, options: IterOptions, what: string): IterSource {
+  /** Checks an iteration's arguments at its first step and makes its reader (see IterHost.start). */
+  #iterStart(req: IterRequest): { stream: Stream; reader: EntryReader } | undefined {
+    const { name, startId, options, what } = req;
+    this.#open();
+    checkKey(name, what);
+    checkId(startId, `${what}: startId`);
+    const reuse = options?.reuseBuffer;
+    if (reuse !== undefined && typeof reuse !== "boolean") {
+      throw new WalError("CONFIG", `${what}: options.reuseBuffer must be a boolean, got ${typeof reuse}`);
+    }
+    const s = this.#streams.get(name);
+    if (s === undefined) return undefined;
+    // The async iterator reads each next chunk in the background while it checks this one.
+    return { stream: s, reader: s.reader(startId, Infinity, this.#chunkPolicy(reuse === true), what === "iter") };
+  }
 
-    return {
-      name: stream,
-      start: () => {
-        this.#open();
-        checkKey(stream, what);
-        checkId(startId, `${what}: startId`);
-        const reuse = options?.reuseBuffer;
-        if (reuse !== undefined && typeof reuse !== "boolean") {
-          throw new WalError("CONFIG", `${what}: options.reuseBuffer must be a boolean, got ${typeof reuse}`);
-        }
-        const s = this.#streams.get(stream);
-        if (s === undefined) return undefined;
-        // reuseBuffer: one read buffer, detached before each reuse (only where the adapter can).
-        const detach = reuse === true ? this.#fs.detach : undefined;
-        // The async iterator reads each next chunk in the background while it checks this one.
-        const ahead = what === "iter";
-        const fs = this.#fs;
-        // Otherwise fresh buffers, from the adapter's uninitialized memory where it has some.
-        const chunks = detach !== undefined ? detach.bind(fs) : fs.alloc !== undefined ? { fresh: fs.alloc.bind(fs) } : "fresh";
-        return { stream: s, reader: s.reader(startId, Infinity, chunks, ahead) };
-      },
-      closed: () => this.#closed,
-      closedError: () => new WalError("CLOSED", `the WAL at ${this.#opts.root} was closed during iteration`),
-    };
+  /**
+   * How an iterator's chunk buffers are got: with `reuse`, one buffer
+   * detached before each reuse (only where the adapter can detach);
+   * otherwise fresh buffers, from the adapter's uninitialized memory where
+   * it has some. Made once per Wal, so every iterator calls the same
+   * functions (see IterHost).
+   */
+  #chunkPolicy(reuse: boolean): ChunkPolicy {
+    const fs = this.#fs;
+    if (reuse && fs.detach !== undefined) return this.#detachPolicy ??= fs.detach.bind(fs);
+    if (fs.alloc !== undefined) return this.#freshPolicy ??= { fresh: fs.alloc.bind(fs) };
+    return "fresh";
   }
 
   /** Entries `start` (inclusive) to `end` (exclusive) of `stream`, copied. */

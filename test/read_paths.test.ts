@@ -18,6 +18,7 @@ import { WalError } from "../src/errors.ts";
 import type { OpenMode, WalDirEntry, WalFile, WalFs, WalLock, WalMapping, WalStat } from "../src/io.ts";
 import type { WalEvent, WalOptions } from "../src/options.ts";
 import { MemoryFs } from "../adapters/memory.ts";
+import { CHUNK, FIRST_CHUNK } from "../src/stream/cursor.ts";
 import { defaultFs } from "../adapters/default.ts";
 import { encodeStreamName } from "../src/format/stream_name.ts";
 import { pattern } from "./_wal_util.ts";
@@ -422,8 +423,48 @@ describe("indexed get: one positional read", () => {
     assert.equal(tail.length, 548);
     assert.equal(tail[0].id, 1500);
     same(tail[0].data, pattern(4096, 1500), "iter from 1500");
-    assert.ok(fs.reads <= 2 * Math.ceil(fs.readBytes / MiB) + 2, `${fs.reads} reads from the middle`);
+    // A cursor's first read is FIRST_CHUNK long, and each next one twice as long up to CHUNK.
+    const ramp = Math.log2(CHUNK / FIRST_CHUNK);
+    assert.ok(fs.reads <= 2 * Math.ceil(fs.readBytes / MiB) + 2 + ramp, `${fs.reads} reads from the middle`);
     await wal.close();
+  });
+
+  it("a short iteration reads about what it hands out, not a whole chunk", async () => {
+    const fs = new CountingFs(new MemoryFs());
+    const MiB = 1 << 20;
+    {
+      const wal = await Wal.open({ root: "/w", fs, syncMode: "async", maxSegmentSize: 2 * MiB });
+      for (let i = 0; i < 1024; i++) void wal.append("s", pattern(4096, i));
+      await wal.close();
+    }
+    const wal = await Wal.open({ root: "/w", fs, syncMode: "async", maxSegmentSize: 2 * MiB });
+    try {
+      // Warm the segments' frame indexes, so only chunk reads are counted below.
+      for (const id of [100, 700]) same(await wal.get("s", id), pattern(4096, id), `get(${id})`);
+      for (const [label, sync] of [["iterSync", true], ["iter", false]] as const) {
+        for (const start of [100, 700]) {
+          fs.reset();
+          const got: number[] = [];
+          if (sync) {
+            for (const e of wal.iterSync("s", start)) if (got.push(e.id) === 3) break;
+          } else {
+            for await (const e of wal.iter("s", start)) if (got.push(e.id) === 3) break;
+          }
+          assert.deepEqual(got, [start, start + 1, start + 2], `${label} from ${start}`);
+          // The first read is FIRST_CHUNK long; iter has also started the next (twice as long) ahead.
+          const most = sync ? FIRST_CHUNK : 3 * FIRST_CHUNK;
+          assert.ok(fs.readBytes <= most, `${label} from ${start}: read ${fs.readBytes} bytes for 3 entries of 4 KiB`);
+        }
+      }
+      // Longer ones grow to whole chunks: 1000 entries in few reads.
+      fs.reset();
+      let n = 0;
+      for (const e of wal.iterSync("s", 0)) assert.equal(e.id, n++);
+      assert.equal(n, 1024);
+      assert.ok(fs.reads <= Math.log2(CHUNK / FIRST_CHUNK) + 6, `${fs.reads} reads for 4 MiB`);
+    } finally {
+      await wal.close();
+    }
   });
 });
 

@@ -10,8 +10,15 @@ import { FRAME_HEADER, FrameHeader, frameCrcOk, parseFrameHeader } from "../form
 import { crc32, crc32U32, type CrcArena, CrcRuns, releaseArena, takeArena } from "../format/crc32.ts";
 import { getU32 } from "../format/bytes.ts";
 
-/** Bytes read per chunk when scanning or iterating. */
+/** Bytes read per chunk when scanning or iterating (once past the first chunks, see {@link FIRST_CHUNK}). */
 export const CHUNK = 1024 * 1024;
+
+/**
+ * Bytes of a cursor's first read; each next read is twice as long, up to
+ * {@link CHUNK}. A short iteration (a consumer catching up on a few
+ * entries) then reads and checks about what it hands out, not a megabyte.
+ */
+export const FIRST_CHUNK = 16 * 1024;
 
 /** Most bytes one {@link FrameCursor.verifyRun} checks with one CRC call. */
 const RUN = 1024 * 1024;
@@ -141,6 +148,10 @@ export class FrameCursor {
   #took = -1;
   /** A freed arena buffer holds bytes that views handed out may still show: detach before it is read into again. */
   #dirty = false;
+  /** The arena of a released cursor while a dropped read still runs into it (see {@link release}). */
+  #parked: CrcArena | undefined;
+  /** Bytes of the next read (see {@link FIRST_CHUNK}); doubles per read up to {@link CHUNK}. */
+  #span = FIRST_CHUNK;
 
   /**
    * @param file gives the file to read, looked up per chunk so a handle
@@ -339,7 +350,7 @@ export class FrameCursor {
       // Not the chunk wanted, short of it, or failed: read in the foreground.
       this.#dropAhead();
     }
-    const len = Math.min(Math.max(CHUNK, n), this.#end - pos);
+    const len = Math.min(Math.max(this.#grow(), n), this.#end - pos);
     if (this.okEnd > pos) this.okEnd = pos;
     this.#retire();
     const at = landing(pos);
@@ -377,7 +388,7 @@ export class FrameCursor {
   #startAhead(): void {
     if (!this.#readAhead) return;
     let from = this.bufStart + this.buf.length;
-    let len = Math.min(CHUNK, this.#end - from);
+    let len = this.#end - from;
     let open = this.#file!;
     const next = this.#next;
     let key: string | undefined;
@@ -385,7 +396,7 @@ export class FrameCursor {
       if (next === undefined) return;
       this.#next = undefined;
       from = next.pos;
-      len = Math.min(CHUNK, next.end - from);
+      len = next.end - from;
       if (len <= 0) return;
       open = next.file;
       key = next.key;
@@ -399,6 +410,7 @@ export class FrameCursor {
       return;
     }
     if (file.readAsync === undefined) return;
+    len = Math.min(this.#grow(), len);
     const at = HEAD + landing(from);
     const buf = this.#take(at + len);
     const region = this.#took;
@@ -412,7 +424,14 @@ export class FrameCursor {
     }
     if (region >= 0) this.#regions[region] = USED;
     const ended = (n: number) => {
-      if (region >= 0 && this.#regions[region] === LOST) this.#regions[region] = FREE;
+      if (region >= 0 && this.#regions[region] === LOST) {
+        this.#regions[region] = FREE;
+        const parked = this.#parked;
+        if (parked !== undefined && !this.#regions.includes(LOST)) {
+          this.#parked = undefined;
+          releaseArena(parked);
+        }
+      }
       a.got = n;
     };
     const a: Ahead = {
@@ -505,7 +524,22 @@ export class FrameCursor {
     this.#pool.length = 0;
     if (arena === undefined) return;
     this.#arena = undefined;
-    if (!this.#regions.includes(LOST)) releaseArena(arena);
+    if (!this.#regions.includes(LOST)) {
+      releaseArena(arena);
+      return;
+    }
+    // A dropped read still runs into it. Its views are emptied now, as promised
+    // (the read writes into the module's memory, which `#parked` keeps alive);
+    // it goes back for another reader once that read ends.
+    arena.detach();
+    this.#parked = arena;
+  }
+
+  /** The length of the read about to be made: {@link #span}, which then doubles up to {@link CHUNK}. */
+  #grow(): number {
+    const n = this.#span;
+    if (n < CHUNK) this.#span = Math.min(2 * n, CHUNK);
+    return n;
   }
 
   /** Zeroes `b` outside `[at, at + got)`, the bytes a read of uninitialized memory filled. */
@@ -515,10 +549,24 @@ export class FrameCursor {
     if (at + got < b.length) b.fill(0, at + got);
   }
 
+  /**
+   * Keeps `b` for reuse (policies that reuse), detached first under a
+   * detaching one, even if it is not kept: views handed out of it then read
+   * as empty, as promised. With two kept, the smaller goes: the first, short
+   * reads (see {@link FIRST_CHUNK}) leave small buffers that must not hold
+   * the places of whole chunks' buffers.
+   */
   #give(b: Uint8Array): void {
     const policy = this.#policy;
-    if ((policy !== "reuse" && typeof policy !== "function") || this.#pool.length >= 2) return;
-    this.#pool.push(policy === "reuse" ? b : new Uint8Array(policy(b.buffer as ArrayBuffer)));
+    if (policy !== "reuse" && typeof policy !== "function") return;
+    const kept = policy === "reuse" ? b : new Uint8Array(policy(b.buffer as ArrayBuffer));
+    const pool = this.#pool;
+    let i = pool.length;
+    if (i >= 2) {
+      i = pool[0].length <= pool[1].length ? 0 : 1;
+      if (pool[i].length >= kept.length) return;
+    }
+    pool[i] = kept;
   }
 
   /**

@@ -20,6 +20,14 @@ export const CHUNK = 1024 * 1024;
  */
 export const FIRST_CHUNK = 16 * 1024;
 
+/**
+ * Reads shorter than this are not made ahead, but in the foreground when
+ * needed: a 64 KiB read costs a few microseconds, less than waiting a turn
+ * of the event loop for a background one (about 20 µs on Node), and a short
+ * iteration may never need it.
+ */
+export const AHEAD_FROM = 256 * 1024;
+
 /** Most bytes one {@link FrameCursor.verifyRun} checks with one CRC call. */
 const RUN = 1024 * 1024;
 
@@ -386,7 +394,7 @@ export class FrameCursor {
    * {@link follow}, if any.
    */
   #startAhead(): void {
-    if (!this.#readAhead) return;
+    if (!this.#readAhead || this.#span < AHEAD_FROM) return;
     let from = this.bufStart + this.buf.length;
     let len = this.#end - from;
     let open = this.#file!;

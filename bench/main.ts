@@ -98,15 +98,20 @@ function gc(): void {
 }
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
+/** One step of xorshift32: the benchmark's reproducible pseudo-random numbers. */
+function xorshift32(s: number): number {
+  s ^= s << 13;
+  s >>>= 0;
+  s ^= s >>> 17;
+  s ^= s << 5;
+  return s >>> 0;
+}
+
 function bytes(n: number, seed = 1): Uint8Array {
   const b = new Uint8Array(n);
   let s = seed * 2654435761 >>> 0 || 1;
   for (let i = 0; i < n; i++) {
-    s ^= s << 13;
-    s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    s >>>= 0;
+    s = xorshift32(s);
     b[i] = s & 0xff;
   }
   return b;
@@ -387,6 +392,39 @@ function streamDir(root: string): string {
   return path.join(root, d[0]);
 }
 
+/** `count` pseudo-random ids below `n` (xorshift32 from `seed`): the same every run. */
+function randomIds(seed: number, count: number, n: number): Uint32Array {
+  const ids = new Uint32Array(count);
+  let s = seed >>> 0;
+  for (let i = 0; i < count; i++) {
+    s = xorshift32(s);
+    ids[i] = s % n;
+  }
+  return ids;
+}
+
+/**
+ * Where each of the `n` entries of a stream lies, for bare loops that read
+ * them at known offsets: every frame is `frame` bytes (header included)
+ * after its segment's header. Returns each id's segment (index in `files`)
+ * and the file offset of its frame.
+ */
+function frameStarts(files: string[], frame: number, n: number): { segOf: Int32Array; offOf: Float64Array } {
+  const segOf = new Int32Array(n);
+  const offOf = new Float64Array(n);
+  let id = 0;
+  for (let s = 0; s < files.length; s++) {
+    const cnt = (fs.statSync(files[s]).size - SEGMENT_HEADER) / frame;
+    if (!Number.isInteger(cnt)) throw new Error(`unexpected segment size of ${files[s]}`);
+    for (let k = 0; k < cnt; k++, id++) {
+      segOf[id] = s;
+      offOf[id] = SEGMENT_HEADER + k * frame;
+    }
+  }
+  if (id !== n) throw new Error(`found ${id} entries in the segment files, wrote ${n}`);
+  return { segOf, offOf };
+}
+
 async function benchGet(): Promise<void> {
   const dir = freshDir("get");
   const root = path.join(dir, "wal");
@@ -403,37 +441,13 @@ async function benchGet(): Promise<void> {
     await pipelined(wal, "s", n, entry);
     await wal.close();
   }
-  // Where each id is: every frame is FRAME_HEADER + 128 bytes after a segment header.
+  // Where each id is; the bare loop reads the entry's bytes, after its frame header.
   const files = segmentFiles(streamDir(root));
   const fds = files.map((f) => fs.openSync(f, "r"));
-  const frame = FRAME_HEADER + 128;
-  const segOfId = new Int32Array(n);
-  const offOfId = new Float64Array(n);
-  {
-    let id = 0;
-    for (let s = 0; s < files.length; s++) {
-      const cnt = (fs.statSync(files[s]).size - SEGMENT_HEADER) / frame;
-      if (!Number.isInteger(cnt)) throw new Error(`unexpected segment size of ${files[s]}`);
-      for (let k = 0; k < cnt; k++, id++) {
-        segOfId[id] = s;
-        offOfId[id] = SEGMENT_HEADER + k * frame + FRAME_HEADER;
-      }
-    }
-    if (id !== n) throw new Error(`found ${id} entries in the segment files, wrote ${n}`);
-  }
+  const { segOf: segOfId, offOf: offOfId } = frameStarts(files, FRAME_HEADER + 128, n);
+  for (let id = 0; id < n; id++) offOfId[id] += FRAME_HEADER;
   const reads = P.getReads;
-  const ids = new Uint32Array(reads);
-  {
-    let s = 0x2545f491;
-    for (let i = 0; i < reads; i++) {
-      s ^= s << 13;
-      s >>>= 0;
-      s ^= s >>> 17;
-      s ^= s << 5;
-      s >>>= 0;
-      ids[i] = s % n;
-    }
-  }
+  const ids = randomIds(0x2545f491, reads, n);
   const buf = new Uint8Array(128);
   const bareRun = () => {
     const t = now();
@@ -618,6 +632,63 @@ async function benchIter(): Promise<void> {
     report(key, `6. iter over 4 KiB entries, ${label}`, "MB/s", ours, bare, { op: ">=", value: 0.5, on: "ratio" }, `iterSync ${fmt(sync)} MB/s; ${P.iterMiB} MiB`);
   }
   extras.iterSync = iterSyncRates;
+
+  {
+    // Short iterations: a consumer catching up on 16 entries from a random id
+    // (the cursor's first reads are short, see FIRST_CHUNK in
+    // src/stream/cursor.ts), against one bare readSync of those 16 frames at
+    // their known offset.
+    const frame = FRAME_HEADER + 4096;
+    const { segOf, offOf } = frameStarts(files, frame, n);
+    const take = 16;
+    const runs = 4000;
+    const starts = randomIds(0x9e3779b9, runs, n - take);
+    // Within one segment, so the bare loop's one read covers all 16.
+    for (let i = 0; i < runs; i++) while (segOf[starts[i]] !== segOf[starts[i] + take - 1]) starts[i]--;
+    const fds = files.map((f) => fs.openSync(f, "r"));
+    const bigBuf = new Uint8Array(take * frame + 4096);
+    const bareRun = (): number => {
+      const t = now();
+      let y = 0;
+      for (let i = 0; i < runs; i++) {
+        const s = starts[i];
+        const off = offOf[s];
+        const b = bigBuf.subarray(landing(off), landing(off) + take * frame);
+        if (fs.readSync(fds[segOf[s]], b, 0, b.length, off) !== b.length) throw new Error("short bare read");
+        y += b[FRAME_HEADER];
+      }
+      if (y < 0) console.log(y);
+      return runs / ((now() - t) / 1000);
+    };
+    const wal = await openWal(root, { syncMode: "async", maxSegmentSize: seg });
+    const ourRun = async (): Promise<number> => {
+      const t = now();
+      let y = 0;
+      for (let i = 0; i < runs; i++) {
+        let c = 0;
+        for await (const e of wal.iter("s", starts[i])) {
+          y += e.data[0];
+          if (++c === take) break;
+        }
+        if (c !== take) throw new Error(`short iteration gave ${c} entries`);
+      }
+      if (y < 0) console.log(y);
+      return runs / ((now() - t) / 1000);
+    };
+    const syncRun = (): number => {
+      const t = now();
+      for (let i = 0; i < runs; i++) {
+        let c = 0;
+        for (const _e of wal.iterSync("s", starts[i])) if (++c === take) break;
+      }
+      return runs / ((now() - t) / 1000);
+    };
+    await ourRun();
+    const { bare, ours, sync } = await bestOfTwo(bareRun, ourRun, syncRun);
+    await wal.close();
+    for (const fd of fds) fs.closeSync(fd);
+    report("iterShort", `6. iter of 16 entries of 4 KiB from a random id, vs one bare readSync of their frames`, "iterations/s", ours, bare, null, `iterSync ${fmt(sync)}/s`);
+  }
   rm(dir);
 }
 

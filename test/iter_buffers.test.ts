@@ -177,6 +177,33 @@ class GatedFs extends MemoryFs {
   }
 }
 
+/**
+ * Shuts `fs`'s gate, then steps `it` until a read ahead waits at it: one
+ * starts as the iterator moves into the chunk read ahead before, which has
+ * entries to hand out. Returns the entry in hand then.
+ */
+async function stepUntilHeld(fs: GatedFs, it: AsyncIterator<WalEntry>): Promise<WalEntry> {
+  fs.shut = true;
+  let last: WalEntry | undefined;
+  for (let k = 0; fs.holding === 0; k++) {
+    assert.ok(k < N, "a read ahead starts");
+    const r = await it.next();
+    assert.equal(r.done, false);
+    last = r.value;
+  }
+  return last!;
+}
+
+/** Iterates stream "s" from `from` with reuseBuffer and checks every entry to the end is exact. */
+async function expectExactFrom(wal: Wal, from: number, when: string): Promise<void> {
+  let want = from;
+  for await (const e of wal.iter("s", from, { reuseBuffer: true })) {
+    if (e.id !== want || !equalBytes(e.data, entry(want))) assert.fail(`entry ${want} differs ${when}`);
+    want++;
+  }
+  assert.equal(want, N);
+}
+
 // Where our WebAssembly CRC is the one in use (Node), reuseBuffer reads into
 // buffers inside its memory and checks each run where it lies. Forced on
 // here, so every runtime runs that path.
@@ -240,12 +267,7 @@ describe("reuseBuffer through the WebAssembly CRC's buffers", () => {
         }
         const all = [...wal.iterSync("s", 0, { reuseBuffer: true })].length;
         assert.equal(all, N);
-        let want = 7;
-        for await (const e of wal.iter("s", 7, { reuseBuffer: true })) {
-          if (!equalBytes(e.data, entry(want))) assert.fail(`entry ${want} differs after earlier iterators gave their buffers back`);
-          want++;
-        }
-        assert.equal(want, N);
+        await expectExactFrom(wal, 7, "after earlier iterators gave their buffers back");
       } finally {
         await wal.close();
       }
@@ -286,13 +308,7 @@ describe("reuseBuffer through the WebAssembly CRC's buffers", () => {
         await fill(wal, N);
         const it = wal.iter("s", 0, { reuseBuffer: true });
         assert.equal((await it.next()).value?.id, 0);
-        fs.shut = true;
-        // Step on until a read ahead starts, and waits at the gate: it starts as the
-        // iterator moves into the chunk read ahead before, which has entries to hand out.
-        for (let k = 0; fs.holding === 0; k++) {
-          assert.ok(k < N, "a read ahead starts");
-          assert.equal((await it.next()).done, false);
-        }
+        await stepUntilHeld(fs, it);
         // Delete the segment being read: the next step drops the held read and reads the next segment.
         assert.ok(await wal.truncate("s", 1000) > 0);
         const first = wal.firstId("s");
@@ -313,6 +329,7 @@ describe("reuseBuffer through the WebAssembly CRC's buffers", () => {
       }
     });
   });
+
   it("break while a read ahead runs: the entry in hand reads as empty at once, the buffers are reused once the read ends", async () => {
     await withSparse("on", async () => {
       const fs = new GatedFs();
@@ -320,23 +337,14 @@ describe("reuseBuffer through the WebAssembly CRC's buffers", () => {
       try {
         await fill(wal, N);
         const it = wal.iter("s", 0, { reuseBuffer: true });
-        let last = (await it.next()).value!;
-        fs.shut = true;
-        for (let k = 0; fs.holding === 0; k++) {
-          assert.ok(k < N, "a read ahead starts");
-          last = (await it.next()).value!;
-        }
+        assert.equal((await it.next()).value?.id, 0);
+        const last = await stepUntilHeld(fs, it);
         assert.ok(last.data.length > 0);
         await it.return!();
         assert.equal(last.data.length, 0, "the entry in hand reads as empty after break, with a read still running");
         fs.open_();
         await new Promise((r) => setTimeout(r, 0));
-        let want = 0;
-        for await (const e of wal.iter("s", 0, { reuseBuffer: true })) {
-          if (e.id !== want || !equalBytes(e.data, entry(want))) assert.fail(`entry ${want} differs after the dropped read ended`);
-          want++;
-        }
-        assert.equal(want, N);
+        await expectExactFrom(wal, 0, "after the dropped read ended");
       } finally {
         await wal.close();
       }

@@ -162,6 +162,18 @@ function floorIndex(a: ArrayLike<number>, n: number, x: number): number {
 
 const HEADER = FRAME_HEADER;
 
+/** The outcome of {@link Stream.writePending}. */
+export interface WriteResult {
+  /** Frames written to the OS. */
+  written: number;
+  /** Why the frames after `written` were not, if any were not. */
+  error: WalError | undefined;
+  /** Bytes written (frame headers included). */
+  bytes: number;
+  /** Entries of the written frames whose appends resolved: counted by the Wal for its meter. */
+  entries: number;
+}
+
 /** One stream of a Wal. */
 export class Stream {
   readonly key: string;
@@ -201,6 +213,8 @@ export class Stream {
   #pendLen = 0;
   /** Per frame: offset in #pend, total length, first id, entry count. */
   #pendMeta: number[] = [];
+  /** What the last {@link writePending} did: one object per stream, filled again by each drain. */
+  readonly lastWrite: WriteResult = { written: 0, error: undefined, bytes: 0, entries: 0 };
   /** Header scratch of get (reads are synchronous, so one per stream does). */
   readonly #getHeader = new FrameHeader();
 
@@ -887,15 +901,16 @@ export class Stream {
   /**
    * Writes the pending frames to the OS, rotating segments as needed (a
    * segment is fsynced before its successor is created, so sealed segments
-   * are always whole). Returns how many frames were written; if fewer than
-   * all, `error` says why, the later frames are dropped and their ids are
-   * handed out again.
+   * are always whole). Returns {@link lastWrite}: how many frames were
+   * written; if fewer than all, `error` says why, the later frames are
+   * dropped and their ids are handed out again.
    */
-  writePending(): { written: number; error?: WalError } {
+  writePending(): WriteResult {
     const meta = this.#pendMeta;
     const n = meta.length >> 2;
     let i = 0;
     let error: WalError | undefined;
+    let bytes = 0;
     try {
       while (i < n) {
         const a = this.#activeFor(meta[4 * i + 1], meta[4 * i + 3], meta[4 * i + 2]);
@@ -934,6 +949,7 @@ export class Stream {
           pos += meta[4 * k + 1];
         }
         this.#ctx.counters.bytesWritten += pos - a.size;
+        bytes += pos - a.size;
         a.size = pos;
         a.entries = entries;
         this.writtenId = a.seg.firstId + entries;
@@ -955,7 +971,12 @@ export class Stream {
     const cap = this.#pend.length;
     if (cap > 1 << 20 && (cap > 8 << 20 || this.#pendLen < cap >> 2)) this.#pend = new Uint8Array(4096);
     this.#pendLen = 0;
-    return error === undefined ? { written: n } : { written: i, error };
+    const r = this.lastWrite;
+    r.written = error === undefined ? n : i;
+    r.error = error;
+    r.bytes = bytes;
+    r.entries = 0;
+    return r;
   }
 
   /** The active segment, created or rotated so a frame of `len` bytes and `count` entries can go next. */

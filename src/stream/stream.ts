@@ -901,11 +901,11 @@ export class Stream {
   /**
    * Writes the pending frames to the OS, rotating segments as needed (a
    * segment is fsynced before its successor is created, so sealed segments
-   * are always whole). Returns {@link lastWrite}: how many frames were
+   * are always whole). Fills {@link lastWrite}: how many frames were
    * written; if fewer than all, `error` says why, the later frames are
    * dropped and their ids are handed out again.
    */
-  writePending(): WriteResult {
+  writePending(): void {
     const meta = this.#pendMeta;
     const n = meta.length >> 2;
     let i = 0;
@@ -976,7 +976,6 @@ export class Stream {
     r.error = error;
     r.bytes = bytes;
     r.entries = 0;
-    return r;
   }
 
   /** The active segment, created or rotated so a frame of `len` bytes and `count` entries can go next. */

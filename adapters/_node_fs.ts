@@ -40,8 +40,8 @@ function ebadf(syscall: string): Error {
 /** A file handle over a `node:fs` descriptor. */
 class NodeFile implements WalFile {
   readonly #fd: number;
-  /** Background reads still running: the descriptor stays open until they end. */
-  #reads = 0;
+  /** Background reads and fdatasyncs still running: the descriptor stays open until they end. */
+  #busy = 0;
   #closed = false;
 
   constructor(fd: number) {
@@ -66,29 +66,47 @@ class NodeFile implements WalFile {
   /** `fs.read` on the runtime's I/O threads, looping over short reads. */
   readAsync(buf: Uint8Array, offset: number, length: number, position: number): Promise<number> {
     if (this.#closed) return Promise.reject(ebadf("read"));
-    this.#reads++;
+    this.#busy++;
     return new Promise((resolve, reject) => {
       let done = 0;
-      const end = (err: Error | null) => {
-        // A close() that came while this read ran left the descriptor to the last read.
-        if (--this.#reads === 0 && this.#closed) {
-          try {
-            fs.closeSync(this.#fd);
-          } catch {
-            // Nobody to tell: the handle was closed for its owner already.
-          }
-        }
-        if (err !== null) reject(err);
-        else resolve(done);
-      };
       const more = (err: Error | null, n: number) => {
-        if (err !== null) return end(err);
+        if (err !== null) {
+          this.#idle();
+          return reject(err);
+        }
         done += n;
-        if (n === 0 || done >= length) return end(null);
+        if (n === 0 || done >= length) {
+          this.#idle();
+          return resolve(done);
+        }
         fs.read(this.#fd, buf, offset + done, length - done, position + done, more);
       };
       fs.read(this.#fd, buf, offset, length, position, more);
     });
+  }
+
+  /** `fs.fdatasync` on the runtime's I/O threads. */
+  datasyncAsync(): Promise<void> {
+    if (this.#closed) return Promise.reject(ebadf("fdatasync"));
+    this.#busy++;
+    return new Promise((resolve, reject) => {
+      fs.fdatasync(this.#fd, (err: Error | null) => {
+        this.#idle();
+        if (err !== null) reject(err);
+        else resolve();
+      });
+    });
+  }
+
+  /** A background operation ended: a close() that came while it ran left the descriptor to the last one. */
+  #idle(): void {
+    if (--this.#busy === 0 && this.#closed) {
+      try {
+        fs.closeSync(this.#fd);
+      } catch {
+        // Nobody to tell: the handle was closed for its owner already.
+      }
+    }
   }
 
   write(buf: Uint8Array, position: number): void {
@@ -120,14 +138,15 @@ class NodeFile implements WalFile {
   }
 
   /**
-   * Closes the descriptor, or, while background reads run, marks the handle
-   * closed and leaves the descriptor to the last of them: the OS reuses
-   * descriptor numbers, and a read of a closed one could land in another file.
+   * Closes the descriptor, or, while background reads or fdatasyncs run,
+   * marks the handle closed and leaves the descriptor to the last of them:
+   * the OS reuses descriptor numbers, and a read or sync of a closed one
+   * could land on another file.
    */
   close(): void {
     if (this.#closed) throw ebadf("close");
     this.#closed = true;
-    if (this.#reads === 0) fs.closeSync(this.#fd);
+    if (this.#busy === 0) fs.closeSync(this.#fd);
   }
 }
 

@@ -394,6 +394,21 @@ class FaultyHandle implements WalFile {
     this.syncAs("datasync");
   }
 
+  /**
+   * Checks now; syncs (and injects faults, counts the operation, crashes) in
+   * a microtask, as an fdatasync on an I/O thread that holds the descriptor
+   * would, even if the handle is closed meanwhile. What it makes durable is
+   * the file as it is then, which may include later writes, as a kernel may.
+   */
+  datasyncAsync(): Promise<void> {
+    try {
+      this.live("datasync", false);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    return Promise.resolve().then(() => this.syncAs("datasync", true));
+  }
+
   sync(): void {
     this.syncAs("sync");
   }
@@ -418,8 +433,14 @@ class FaultyHandle implements WalFile {
     this.disk.openFiles--;
   }
 
-  private syncAs(op: string): void {
-    this.live(op, false);
+  private syncAs(op: string, running = false): void {
+    if (running) {
+      // Started before any close: only a crash (or the one that left this handle behind) stops it.
+      if (this.disk.down) throw new CrashSignal(op, this.path);
+      if (this.generation !== this.disk.generation) throw fsError("EBADF", op, this.path);
+    } else {
+      this.live(op, false);
+    }
     const code = this.disk.enter(op, this.path, true);
     if (code !== undefined) {
       this.disk.clean(this.disk.state(this.inode));

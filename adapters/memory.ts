@@ -237,6 +237,16 @@ class MemHandle implements WalFile {
     this.check("fdatasync");
   }
 
+  /** Checks now, settles in a microtask (a no-op, as {@link datasync} is). */
+  datasyncAsync(): Promise<void> {
+    try {
+      this.check("fdatasync");
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    return Promise.resolve();
+  }
+
   sync(): void {
     this.check("fsync");
   }

@@ -7,6 +7,9 @@
  * real pread/pwrite on Deno, Bun and Node and 24-33x cheaper per call than
  * their async twins, and an fdatasync costs ~80 µs. The core does its I/O in
  * one synchronous step per group of appends and never blocks on anything else.
+ * Two optional calls run in the background where that pays: `readAsync`, to
+ * read the next chunk while iteration checks this one, and `datasyncAsync`,
+ * to fdatasync the files of several streams at once in a group commit.
  *
  * Paths are strings joined with "/" by the core. Adapters throw errors that
  * carry a POSIX `code` string (`ENOENT`, `EEXIST`, `EIO`, `ENOSPC`, `EMFILE`,
@@ -54,6 +57,17 @@ export interface WalFile {
   write(buf: Uint8Array, position: number): void;
   /** Makes written data (and the size needed to read it) durable: fdatasync. */
   datasync(): void;
+  /**
+   * Optional: {@link datasync} in the background (e.g. on the runtime's I/O
+   * thread pool). A group commit that must sync the files of several
+   * streams starts one per file and waits for them all, so the disk can
+   * take them together (16 files: 1.2-2.5 ms one after another against
+   * 0.5-1.0 ms at once, see docs/bench.md). As with {@link readAsync}, a
+   * {@link close} while it runs must keep the descriptor until it ends.
+   * Its effect is {@link datasync}'s: when it resolves, everything written
+   * through this file before the call is durable.
+   */
+  datasyncAsync?(): Promise<void>;
   /** Makes data and all metadata durable: fsync. */
   sync(): void;
   /** Sets the file's length. */

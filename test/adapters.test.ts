@@ -248,6 +248,34 @@ describe("adapters: files", () => {
     }
   });
 
+  it("datasyncAsync syncs in the background; a close while it runs keeps the descriptor until it ends", async () => {
+    const fdCount = (): number => fs.readdirSync("/proc/self/fd").length;
+    const linux = fs.existsSync("/proc/self/fd");
+    const f0 = wfs.open(dir + "/ds", "create");
+    assert.equal(typeof f0.datasyncAsync, "function", "the runtime's adapter offers datasyncAsync");
+    f0.write(enc.encode("abc"), 0);
+    await f0.datasyncAsync!();
+    f0.close();
+    await assert.rejects(f0.datasyncAsync!(), (e) => codeOf(e) === "EBADF", "datasyncAsync after close");
+    for (let round = 0; round < 20; round++) {
+      const before = linux ? fdCount() : 0;
+      const f = wfs.open(dir + "/ds", "write");
+      f.write(enc.encode(`round ${round}`), 3);
+      const p = f.datasyncAsync!();
+      f.close();
+      await p;
+      if (linux) assert.equal(fdCount(), before, `round ${round}: the descriptor is closed once the sync ends`);
+    }
+    const all = Promise.all([0, 1, 2, 3].map(async (k) => {
+      const f = wfs.open(dir + "/ds" + k, "create");
+      f.write(new Uint8Array(4096).fill(k), 0);
+      await f.datasyncAsync!();
+      f.close();
+    }));
+    await all;
+    for (let k = 0; k < 4; k++) assert.equal(wfs.stat(dir + "/ds" + k)?.size, 4096);
+  });
+
   it("truncates, reports size, syncs", () => {
     const f = wfs.open(dir + "/t", "create");
     assert.equal(f.size(), 0);

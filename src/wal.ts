@@ -107,18 +107,25 @@ export function setDefaultFs(factory: () => WalFs): void {
   defaultFsFactory = factory;
 }
 
-interface Waiter {
-  stream: Stream;
-  /** Index of its frame among the stream's pending frames. */
-  frame: number;
-  /** Needs an fsync before resolving. */
-  sync: boolean;
+/** A caller waiting for a sync round: an append (a {@link Waiter}) or a call of sync(). */
+interface Synced {
   value: number | IdRange;
   /** When the append was called, for one append in {@link LATENCY_SAMPLE}; -1 for the others. */
   t0: number;
   resolve: (v: never) => void;
   reject: (e: unknown) => void;
 }
+
+interface Waiter extends Synced {
+  stream: Stream;
+  /** Index of its frame among the stream's pending frames. */
+  frame: number;
+  /** Needs an fsync before resolving. */
+  sync: boolean;
+}
+
+/** The value of a sync() waiter: no entries. */
+const NOTHING: IdRange = { start: 0, end: 0 };
 
 function checkBytes(data: unknown, what: string): Uint8Array {
   if (!(data instanceof Uint8Array)) {
@@ -184,6 +191,12 @@ export class Wal {
   }
 
   #waiters: Waiter[] = [];
+  /** Written appends waiting for the next sync round (see #syncRound). */
+  #synced: Synced[] = [];
+  /** True while a sync round's background fsyncs run. */
+  #syncing = false;
+  /** The clock read shared by the appends settled together (-1: not read yet). */
+  #latencyNow = -1;
   /** True while appends come one at a time (a caller awaiting each): they are written at once. */
   #solo = false;
   /** True from an at-once write to the next microtask: another append before then is a burst. */
@@ -515,27 +528,25 @@ export class Wal {
         if (this.#unsyncedSince !== undefined && t - this.#unsyncedSince >= this.#opts.syncIntervalMs) needSync = true;
         else this.#unsyncedSince ??= t;
       }
+      // Where appends wait for their fsync, it is done by a sync round (#syncRound), which
+      // syncs the files of several streams at once; the interval timer's sync is done here.
+      const round = needSync && this.#syncWaits;
       let syncError: WalError | undefined;
-      if (needSync) syncError = this.#syncAll();
-      let now = -1;
+      if (needSync && !round) syncError = this.#syncAll();
       for (const w of waiters) {
         const r = w.stream.lastWrite;
         if (w.frame < r.written) r.entries += typeof w.value === "number" ? 1 : w.value.end - w.value.start;
         if (w.frame >= r.written) {
           w.reject(r.error);
+        } else if (w.sync && round) {
+          this.#synced.push(w);
         } else if (w.sync && (syncError !== undefined || this.#failure !== undefined)) {
           w.reject(syncError ?? this.#failure);
         } else {
-          const v = w.value;
-          this.#entriesWritten += typeof v === "number" ? 1 : v.end - v.start;
-          if (w.t0 >= 0) {
-            if (now < 0) now = performance.now();
-            this.#latencySumUs += (now - w.t0) * 1000;
-            this.#latencyCount++;
-          }
-          w.resolve(v as never);
+          this.#resolve(w);
         }
       }
+      this.#latencyNow = -1;
       if (this.#ctx.emit !== undefined && this.#opts.meter !== undefined) {
         for (const s of streams) {
           // Entries and frame bytes (headers included) this drain wrote to the OS for the stream.
@@ -549,6 +560,9 @@ export class Wal {
     } finally {
       this.#draining = false;
     }
+    // A round already running leaves these to the next one, which it starts when it ends:
+    // the bytes it syncs may not include theirs.
+    if (this.#synced.length > 0 && !this.#syncing) this.#syncRound();
     // Restart the count on every drain; start the ticking only if it is not running, and
     // only where an append can wait for an fsync (#chained matters to nothing else).
     this.#chainHops = 0;
@@ -567,8 +581,97 @@ export class Wal {
   readonly #intervalSync = (): void => {
     this.#timer = undefined;
     if (this.#closed) return;
-    this.#syncAll();
+    // A round running now may not cover what was written since it began: sync here then.
+    if (this.#syncing) this.#syncAll();
+    else this.#syncRound();
   };
+
+  /** Resolves a written append whose fsync, if it needs one, is done. */
+  #resolve(w: Synced): void {
+    const v = w.value;
+    this.#entriesWritten += typeof v === "number" ? 1 : v.end - v.start;
+    if (w.t0 >= 0) {
+      if (this.#latencyNow < 0) this.#latencyNow = performance.now();
+      this.#latencySumUs += (this.#latencyNow - w.t0) * 1000;
+      this.#latencyCount++;
+    }
+    w.resolve(v as never);
+  }
+
+  /**
+   * Makes every written append in {@link #synced} durable, then settles it.
+   * One dirty stream is fdatasynced here and now, as {@link #syncAll} does;
+   * several are synced at once, each on the runtime's I/O threads where the
+   * stream allows it ({@link Stream.syncAsync}), and the appends settle when
+   * the last sync ends. Appends written meanwhile wait for the next round,
+   * which starts then: rounds never overlap, so appends settle in the order
+   * they were written, and a round's fsyncs follow every write it covers.
+   */
+  #syncRound(): void {
+    const batch = this.#synced;
+    this.#synced = [];
+    let dirty = 0;
+    if (!this.#closed && this.#failure === undefined) {
+      for (const s of this.#streams.values()) if (s.needsSync && ++dirty > 1) break;
+    }
+    if (dirty < 2) {
+      // After close (which synced everything it wrote, or failed), nothing is left to sync.
+      this.#settle(batch, this.#closed ? this.#failure : this.#syncAll());
+      return;
+    }
+    this.#syncing = true;
+    // Whatever is written from now on is not covered by this round (see #drain's "interval").
+    this.#unsyncedSince = undefined;
+    const t0 = performance.now();
+    let files = 0;
+    let running = 1;
+    let error: WalError | undefined;
+    const failed = (s: Stream, e: unknown): void => {
+      error ??= e instanceof WalError ? e : ioError(`fsync of ${s.activePath()} (stream ${JSON.stringify(s.key)}) failed`, e);
+      this.#failure ??= error;
+    };
+    const end = (): void => {
+      if (--running > 0) return;
+      this.#syncing = false;
+      if (files > 0) {
+        this.#fsyncs += files;
+        this.#ctx.emit({ type: "fsync", files, durationUs: (performance.now() - t0) * 1000 });
+      }
+      this.#settle(batch, error ?? this.#failure);
+      if (this.#synced.length > 0) this.#syncRound();
+    };
+    for (const s of this.#streams.values()) {
+      if (!s.needsSync) continue;
+      try {
+        const p = s.syncAsync();
+        if (p === undefined) {
+          files += s.sync();
+          continue;
+        }
+        running++;
+        p.then((n) => {
+          files += n;
+          end();
+        }, (e) => {
+          failed(s, e);
+          end();
+        });
+      } catch (e) {
+        failed(s, e);
+        break;
+      }
+    }
+    end();
+  }
+
+  /** Settles appends waiting for a sync round: resolved, or rejected with the round's (or an earlier) failure. */
+  #settle(batch: Synced[], error: WalError | undefined): void {
+    for (const w of batch) {
+      if (error !== undefined) w.reject(error);
+      else this.#resolve(w);
+    }
+    this.#latencyNow = -1;
+  }
 
   /** fdatasyncs every dirty stream. A failure is sticky. */
   #syncAll(): WalError | undefined {
@@ -624,8 +727,11 @@ export class Wal {
     try {
       this.#open();
       this.#flushNow();
-      const err = this.#syncAll();
-      return err === undefined ? Promise.resolve() : Promise.reject(err);
+      return new Promise<void>((resolve, reject) => {
+        // Settled by the sync round that starts now, or by the one after the round running.
+        this.#synced.push({ value: NOTHING, t0: -1, resolve: resolve as (v: never) => void, reject });
+        if (!this.#syncing) this.#syncRound();
+      });
     } catch (e) {
       return Promise.reject(e);
     }

@@ -1155,6 +1155,33 @@ export class Stream {
   }
 
   /**
+   * {@link sync} in the background, so that a group commit can sync the
+   * files of several streams at once: only where all it has to do is
+   * fdatasync the active segment (no deferred seals, no deferred hint) and
+   * the handle has `datasyncAsync`. Returns undefined where it cannot (call
+   * {@link sync}); else a promise of the number of files synced (1). The
+   * bytes written before the call are durable when it resolves; a failure is
+   * sticky, as in {@link sync}.
+   */
+  syncAsync(): Promise<number> | undefined {
+    const a = this.#active;
+    if (a === undefined || a.size === a.synced || this.#unsynced.length > 0 || this.#hintDeferred) return undefined;
+    const file = this.#ctx.handles.get(a.seg.path, "write");
+    if (file.datasyncAsync === undefined) return undefined;
+    const size = a.size;
+    return file.datasyncAsync().then(
+      () => {
+        // Later writes (and a later sync of them) may have moved synced on already.
+        if (a.synced < size) a.synced = size;
+        return 1;
+      },
+      (e) => {
+        throw this.#ctx.syncFailed(a.seg.path, e);
+      },
+    );
+  }
+
+  /**
    * A handle of `path` is about to be closed by the LRU: if it is the active
    * segment with unsynced bytes, or a sealed one whose fsync was deferred,
    * it is fdatasynced through `file` (so no writeback error is lost with the

@@ -61,8 +61,8 @@ export interface WalFile {
    * Optional: {@link datasync} in the background (e.g. on the runtime's I/O
    * thread pool). A group commit that must sync the files of several
    * streams starts one per file and waits for them all, so the disk can
-   * take them together (16 files: 1.2-2.5 ms one after another against
-   * 0.5-1.0 ms at once, see docs/bench.md). As with {@link readAsync}, a
+   * take them together (16 files here: 3.0 ms one after another, 1.2-2.5
+   * ms at once, see docs/bench.md). As with {@link readAsync}, a
    * {@link close} while it runs must keep the descriptor until it ends.
    * Its effect is {@link datasync}'s: when it resolves, everything written
    * through this file before the call is durable.

@@ -108,7 +108,7 @@ export function setDefaultFs(factory: () => WalFs): void {
 }
 
 /** A caller waiting for a sync round: an append (a {@link Waiter}) or a call of sync(). */
-interface Synced {
+interface SyncWaiter {
   value: number | IdRange;
   /** When the append was called, for one append in {@link LATENCY_SAMPLE}; -1 for the others. */
   t0: number;
@@ -116,7 +116,7 @@ interface Synced {
   reject: (e: unknown) => void;
 }
 
-interface Waiter extends Synced {
+interface Waiter extends SyncWaiter {
   stream: Stream;
   /** Index of its frame among the stream's pending frames. */
   frame: number;
@@ -192,7 +192,7 @@ export class Wal {
 
   #waiters: Waiter[] = [];
   /** Written appends waiting for the next sync round (see #syncRound). */
-  #synced: Synced[] = [];
+  #awaitingSync: SyncWaiter[] = [];
   /** True while a sync round's background fsyncs run. */
   #syncing = false;
   /** The clock read shared by the appends settled together (-1: not read yet). */
@@ -529,7 +529,7 @@ export class Wal {
         else this.#unsyncedSince ??= t;
       }
       // Where appends wait for their fsync, it is done by a sync round (#syncRound), which
-      // syncs the files of several streams at once; the interval timer's sync is done here.
+      // syncs the files of several streams at once; "interval"'s catch-up sync is done here.
       const round = needSync && this.#syncWaits;
       let syncError: WalError | undefined;
       if (needSync && !round) syncError = this.#syncAll();
@@ -539,7 +539,7 @@ export class Wal {
         if (w.frame >= r.written) {
           w.reject(r.error);
         } else if (w.sync && round) {
-          this.#synced.push(w);
+          this.#awaitingSync.push(w);
         } else if (w.sync && (syncError !== undefined || this.#failure !== undefined)) {
           w.reject(syncError ?? this.#failure);
         } else {
@@ -562,7 +562,7 @@ export class Wal {
     }
     // A round already running leaves these to the next one, which it starts when it ends:
     // the bytes it syncs may not include theirs.
-    if (this.#synced.length > 0 && !this.#syncing) this.#syncRound();
+    if (this.#awaitingSync.length > 0 && !this.#syncing) this.#syncRound();
     // Restart the count on every drain; start the ticking only if it is not running, and
     // only where an append can wait for an fsync (#chained matters to nothing else).
     this.#chainHops = 0;
@@ -587,7 +587,7 @@ export class Wal {
   };
 
   /** Resolves a written append whose fsync, if it needs one, is done. */
-  #resolve(w: Synced): void {
+  #resolve(w: SyncWaiter): void {
     const v = w.value;
     this.#entriesWritten += typeof v === "number" ? 1 : v.end - v.start;
     if (w.t0 >= 0) {
@@ -599,7 +599,7 @@ export class Wal {
   }
 
   /**
-   * Makes every written append in {@link #synced} durable, then settles it.
+   * Makes every written append in {@link #awaitingSync} durable, then settles it.
    * One dirty stream is fdatasynced here and now, as {@link #syncAll} does;
    * several are synced at once, each on the runtime's I/O threads where the
    * stream allows it ({@link Stream.syncAsync}), and the appends settle when
@@ -608,8 +608,8 @@ export class Wal {
    * they were written, and a round's fsyncs follow every write it covers.
    */
   #syncRound(): void {
-    const batch = this.#synced;
-    this.#synced = [];
+    const batch = this.#awaitingSync;
+    this.#awaitingSync = [];
     let dirty = 0;
     if (!this.#closed && this.#failure === undefined) {
       for (const s of this.#streams.values()) if (s.needsSync && ++dirty > 1) break;
@@ -626,10 +626,6 @@ export class Wal {
     let files = 0;
     let running = 1;
     let error: WalError | undefined;
-    const failed = (s: Stream, e: unknown): void => {
-      error ??= e instanceof WalError ? e : ioError(`fsync of ${s.activePath()} (stream ${JSON.stringify(s.key)}) failed`, e);
-      this.#failure ??= error;
-    };
     const end = (): void => {
       if (--running > 0) return;
       this.#syncing = false;
@@ -638,7 +634,7 @@ export class Wal {
         this.#ctx.emit({ type: "fsync", files, durationUs: (performance.now() - t0) * 1000 });
       }
       this.#settle(batch, error ?? this.#failure);
-      if (this.#synced.length > 0) this.#syncRound();
+      if (this.#awaitingSync.length > 0) this.#syncRound();
     };
     for (const s of this.#streams.values()) {
       if (!s.needsSync) continue;
@@ -653,11 +649,11 @@ export class Wal {
           files += n;
           end();
         }, (e) => {
-          failed(s, e);
+          error ??= this.#syncFailure(s, e);
           end();
         });
       } catch (e) {
-        failed(s, e);
+        error ??= this.#syncFailure(s, e);
         break;
       }
     }
@@ -665,12 +661,18 @@ export class Wal {
   }
 
   /** Settles appends waiting for a sync round: resolved, or rejected with the round's (or an earlier) failure. */
-  #settle(batch: Synced[], error: WalError | undefined): void {
+  #settle(batch: SyncWaiter[], error: WalError | undefined): void {
     for (const w of batch) {
       if (error !== undefined) w.reject(error);
       else this.#resolve(w);
     }
     this.#latencyNow = -1;
+  }
+
+  /** Records a failed sync of `s` as the sticky failure (unless one came first); returns the failure. */
+  #syncFailure(s: Stream, e: unknown): WalError {
+    this.#failure ??= ioError(`fsync of ${s.activePath()} (stream ${JSON.stringify(s.key)}) failed`, e);
+    return this.#failure;
   }
 
   /** fdatasyncs every dirty stream. A failure is sticky. */
@@ -684,8 +686,7 @@ export class Wal {
         // Sealed segments whose fsync was deferred first, oldest first, then the active one.
         files += s.sync();
       } catch (e) {
-        this.#failure ??= ioError(`fsync of ${s.activePath()} (stream ${JSON.stringify(s.key)}) failed`, e);
-        return this.#failure;
+        return this.#syncFailure(s, e);
       }
     }
     if (files > 0) {
@@ -729,7 +730,7 @@ export class Wal {
       this.#flushNow();
       return new Promise<void>((resolve, reject) => {
         // Settled by the sync round that starts now, or by the one after the round running.
-        this.#synced.push({ value: NOTHING, t0: -1, resolve: resolve as (v: never) => void, reject });
+        this.#awaitingSync.push({ value: NOTHING, t0: -1, resolve: resolve as (v: never) => void, reject });
         if (!this.#syncing) this.#syncRound();
       });
     } catch (e) {

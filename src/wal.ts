@@ -629,10 +629,7 @@ export class Wal {
     const end = (): void => {
       if (--running > 0) return;
       this.#syncing = false;
-      if (files > 0) {
-        this.#fsyncs += files;
-        this.#ctx.emit({ type: "fsync", files, durationUs: (performance.now() - t0) * 1000 });
-      }
+      this.#countFsyncs(files, t0);
       this.#settle(batch, error ?? this.#failure);
       if (this.#awaitingSync.length > 0) this.#syncRound();
     };
@@ -669,6 +666,13 @@ export class Wal {
     this.#latencyNow = -1;
   }
 
+  /** Counts the segment files one sync fdatasynced (started at `t0`) and tells the meter. */
+  #countFsyncs(files: number, t0: number): void {
+    if (files === 0) return;
+    this.#fsyncs += files;
+    this.#ctx.emit({ type: "fsync", files, durationUs: (performance.now() - t0) * 1000 });
+  }
+
   /** Records a failed sync of `s` as the sticky failure (unless one came first); returns the failure. */
   #syncFailure(s: Stream, e: unknown): WalError {
     this.#failure ??= ioError(`fsync of ${s.activePath()} (stream ${JSON.stringify(s.key)}) failed`, e);
@@ -689,10 +693,7 @@ export class Wal {
         return this.#syncFailure(s, e);
       }
     }
-    if (files > 0) {
-      this.#fsyncs += files;
-      this.#ctx.emit({ type: "fsync", files, durationUs: (performance.now() - t0) * 1000 });
-    }
+    this.#countFsyncs(files, t0);
     this.#unsyncedSince = undefined;
     return undefined;
   }
